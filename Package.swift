@@ -1,0 +1,62 @@
+// swift-tools-version: 6.0
+// SwiftHV: a Hyper-V-style virtualization platform for Linux, on KVM.
+// Targets follow docs/ARCHITECTURE.md; dependencies point down only.
+import PackageDescription
+
+let strictSafety: [SwiftSetting] = []
+
+let package = Package(
+    name: "SwiftHV",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hv-worker", targets: ["hv-worker"]),
+        .library(name: "VirtualDisk", targets: ["VirtualDisk"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // The one C shim: linux/kvm.h, fixed-arity ioctl wrappers, atomics on shared memory.
+        .target(name: "CKVM"),
+        .target(name: "GuestMemory", dependencies: ["CKVM"]),
+        .target(
+            name: "KVM",
+            dependencies: ["CKVM", "GuestMemory", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "Chipset", dependencies: ["GuestMemory", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Boot", dependencies: ["GuestMemory"]),
+        .target(name: "HyperV", dependencies: ["GuestMemory", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "VMBus", dependencies: ["GuestMemory", "HyperV", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "SyntheticDevices",
+            dependencies: ["VMBus", "GuestMemory", "VirtualDisk", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "VirtualDisk"),
+        .target(name: "Configuration"),
+        .target(
+            name: "VMM",
+            dependencies: [
+                "KVM", "GuestMemory", "Chipset", "Boot", "HyperV", "VMBus", "SyntheticDevices", "Configuration",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "WorkerCLI",
+            dependencies: [
+                "VMM", "VirtualDisk", "Configuration", "Boot",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "hv-worker", dependencies: ["WorkerCLI"]),
+
+        .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
+        .testTarget(name: "KVMTests", dependencies: ["KVM", "GuestMemory"]),
+        .testTarget(name: "ChipsetTests", dependencies: ["Chipset", "GuestMemory"]),
+        .testTarget(name: "BootTests", dependencies: ["Boot", "GuestMemory"]),
+        .testTarget(name: "HyperVTests", dependencies: ["HyperV", "GuestMemory"]),
+        .testTarget(name: "VMBusTests", dependencies: ["VMBus", "HyperV", "GuestMemory", "SyntheticDevices"]),
+        .testTarget(name: "VirtualDiskTests", dependencies: ["VirtualDisk"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot"]),
+        .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

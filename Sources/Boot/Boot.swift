@@ -1,0 +1,1 @@
+// The Boot target; see docs/ARCHITECTURE.md.

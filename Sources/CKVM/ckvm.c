@@ -1,0 +1,2 @@
+// Definitions for CKVM.h that cannot be header-only live here (ioctl numbers, signal helpers).
+#include "CKVM.h"

@@ -1,0 +1,1 @@
+// The Configuration target; see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// The HyperV target; see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// The KVM target; see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// The SyntheticDevices target; see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// The VMBus target; see docs/ARCHITECTURE.md.

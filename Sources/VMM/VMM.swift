@@ -1,0 +1,1 @@
+// The VMM target; see docs/ARCHITECTURE.md.

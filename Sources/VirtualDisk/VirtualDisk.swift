@@ -1,0 +1,1 @@
+// The VirtualDisk target; see docs/ARCHITECTURE.md.

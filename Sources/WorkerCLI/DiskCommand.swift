@@ -1,0 +1,8 @@
+import ArgumentParser
+
+// Placeholder: replaced by the disk work.
+public struct DiskCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "disk", abstract: "Not implemented yet.")
+    public init() {}
+    public func run() async throws { throw ValidationError("'disk' is not implemented yet") }
+}
