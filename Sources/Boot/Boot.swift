@@ -1,1 +1,0 @@
-// The Boot target; see docs/ARCHITECTURE.md.
