@@ -58,6 +58,8 @@ let package = Package(
         .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        // The guest suite: boots real kernels under hv-worker (scripts/test-guest); slow, separate.
+        .testTarget(name: "GuestAcceptanceTests", dependencies: ["hv-worker"]),
     ],
     swiftLanguageModes: [.v6]
 )
