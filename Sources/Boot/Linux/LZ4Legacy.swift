@@ -107,16 +107,13 @@ public enum LZ4Legacy {
             guard output.count - blockStart + matchLength <= limit else {
                 throw .outputLimitExceeded(limit: outputLimit)
             }
-            var from = output.count - offset
-            if offset >= matchLength {
-                output.append(contentsOf: output[from..<(from + matchLength)])
-            } else {
-                // Overlapping copy: each byte may be one this match produced.
-                for _ in 0..<matchLength {
-                    output.append(output[from])
-                    from += 1
-                }
-            }
+            // Copy out first: appending a slice of `output` to itself would copy the whole
+            // buffer (copy-on-write) on every match.
+            let from = output.count - offset
+            var pattern = Array(output[from..<(from + min(offset, matchLength))])
+            // An overlapping match (offset < length) repeats the last `offset` bytes.
+            while pattern.count < matchLength { pattern += pattern }
+            output.append(contentsOf: pattern[0..<matchLength])
         }
     }
 
