@@ -207,7 +207,8 @@ public final class HyperVPartition: Sendable {
             // P3 = GPA, P4 = length of the kernel log; capped at one page and bounds-checked.
             let length = Int(min(parameters[4], UInt64(SynICLayout.pageSize)))
             if let bytes = try? memory.read(at: GuestPhysicalAddress(parameters[3]), count: length) {
-                message = String(decoding: bytes, as: UTF8.self)
+                // The text ends at the first NUL (a hostile length may cover a zeroed page).
+                message = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
             } else {
                 message = "(crash message page 0x\(String(parameters[3], radix: 16)) is outside RAM)"
             }

@@ -27,6 +27,7 @@ public struct SyntheticMSR: RawRepresentable, Hashable, Comparable, Sendable, Cu
     public static let sint15 = Self(rawValue: 0x4000_009F)
     /// CRASH_P0; P0...P4 are 0x40000100...0x40000104.
     public static let crashP0 = Self(rawValue: 0x4000_0100)
+    public static let crashP3 = Self(rawValue: 0x4000_0103)
     public static let crashP4 = Self(rawValue: 0x4000_0104)
     public static let crashControl = Self(rawValue: 0x4000_0105)
     public static let tscInvariantControl = Self(rawValue: 0x4000_0118)
