@@ -104,7 +104,9 @@ public final class I8042: Sendable {
     /// Returns to the power-on (post-BIOS) state.
     public func reset() {
         state.withLock { s in
+            let (irq1, irq12) = (s.irq1Asserted, s.irq12Asserted)
             s = State()
+            (s.irq1Asserted, s.irq12Asserted) = (irq1, irq12)  // so raised lines are lowered
             updateInterrupts(&s)
         }
     }

@@ -135,7 +135,9 @@ public final class CMOSRTC: PortIODevice {
     public func reset() {
         state.withLock { s in
             let offset = s.offset
+            let asserted = s.irqAsserted
             s = State()
+            s.irqAsserted = asserted  // so a raised line is lowered
             s.ram = initialRAM
             s.offset = offset
             s.lastEvaluatedSecond = clock.now().seconds + offset

@@ -137,7 +137,9 @@ public final class Serial16550: PortIODevice {
     /// Returns to the power-on state (VM reset). Pending host input is discarded.
     public func reset() {
         state.withLock { s in
+            let asserted = s.irqAsserted
             s = State(hostBufferCapacity: hostBufferCapacity)
+            s.irqAsserted = asserted  // so the line is lowered if it was high
             updateInterrupt(&s)
         }
     }
