@@ -73,9 +73,9 @@ public final class PCPlatformDevices: Sendable {
 
     /// Registers every device on `bus` at its platform-layout ports.
     public func attach(to bus: PortIOBus) throws(BusError) {
-        try bus.register(com1, at: PlatformPorts.com1, count: Serial16550.Register.count)
+        try bus.register(com1, at: PlatformPorts.com1, count: Serial16550.portCount)
         try keyboardController.attach(to: bus)
-        try bus.register(rtc, at: PlatformPorts.rtc, count: 2)
+        try bus.register(rtc, at: PlatformPorts.rtc, count: CMOSRTC.portCount)
         try powerManagement.attach(to: bus)
         try pci.attach(to: bus)
         try bus.register(postCode, at: PlatformPorts.postCode, count: 1)

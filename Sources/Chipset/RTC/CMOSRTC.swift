@@ -36,6 +36,8 @@ public final class CMOSRTC: PortIODevice {
     }
 
     public let name = "rtc"
+    /// Ports decoded from the base: 0x70 (index) and 0x71 (data).
+    public static let portCount: UInt16 = 2
     private let state: Mutex<State>
     private let clock: any RTCClock
     private let interrupt: (any InterruptLine)?

@@ -102,7 +102,15 @@ public final class Serial16550: PortIODevice {
         if !transmitted.isEmpty { output.write(transmitted) }
     }
 
+    /// Ports the UART decodes from its base (0x3F8-0x3FF for COM1).
+    public static let portCount: UInt16 = Register.count
+
     // MARK: Host side
+
+    /// Bytes `receive` would accept right now (host buffer room), for console back-pressure.
+    public var availableInputCapacity: Int {
+        state.withLock { $0.hostRX.capacity - $0.hostRX.count }
+    }
 
     /// Queues bytes typed on the host console. Returns how many were accepted; the rest are
     /// dropped and the guest sees an overrun (LSR.OE).
