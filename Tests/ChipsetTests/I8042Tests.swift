@@ -164,10 +164,13 @@ private func linuxI8042Flush(_ data: any PortIODevice, _ status: any PortIODevic
         #expect(status.inb(0) & 0x21 == 0x21)
         #expect(data.inb(0) == 0x77)
         #expect(!irq12.isAsserted)
-        // Bytes for the (absent) aux device vanish.
+        // A byte for the (absent) aux device times out: 0xFE with TIMEOUT and AUXDATA.
         status.outb(0, 0xD4)
         data.outb(0, 0xF2)
-        #expect(status.inb(0) & 0x01 == 0)
+        #expect(status.inb(0) & 0x61 == 0x61)
+        #expect(irq12.isAsserted)
+        #expect(data.inb(0) == 0xFE)
+        #expect(status.inb(0) & 0x61 == 0)
     }
 
     @Test func injectedScanCodesAreBounded() {

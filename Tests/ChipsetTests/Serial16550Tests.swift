@@ -286,8 +286,10 @@ private func linuxAutoconfig(_ uart: Serial16550) -> String {
 
     @Test func hostOverrunIsBoundedAndReported() {
         let burst = [UInt8](repeating: 0x55, count: 100_000)
+        #expect(uart.availableInputCapacity == 64)
         let accepted = uart.receive(burst)
         #expect(accepted == 64)
+        #expect(uart.availableInputCapacity == 1)  // FIFO off: one byte moved to RBR
         #expect(uart.inb(5) & 0x02 == 0x02)
         #expect(uart.inb(5) & 0x02 == 0)  // OE clears on read
         var count = 0

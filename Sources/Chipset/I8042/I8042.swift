@@ -10,8 +10,8 @@ import Synchronization
 /// `PlatformControl.requestStop(.reset)`: Linux's reboot fallback.
 ///
 /// IRQ 1 is a level: high while the output buffer holds keyboard data and CTR.KBDINT is set.
-/// Aux data (only from command 0xD3) raises the optional aux line (IRQ 12) the same way.
-/// Bytes written to the aux device (command 0xD4) are dropped: nothing is attached.
+/// Aux data raises the optional aux line (IRQ 12) the same way. No aux device is attached:
+/// a byte sent to it (command 0xD4) is answered by 0xFE with status TIMEOUT and AUXDATA.
 ///
 /// ## Concurrency model
 /// One `Mutex` guards the state; interrupt levels change under it, reset requests are made
@@ -22,6 +22,8 @@ public final class I8042: Sendable {
     struct OutputByte {
         var value: UInt8
         var source: Source
+        /// Status TIMEOUT accompanies this byte (a send to the absent aux device).
+        var timedOut = false
     }
 
     /// What the next byte written to port 0x60 means.
@@ -104,7 +106,9 @@ public final class I8042: Sendable {
     /// Returns to the power-on (post-BIOS) state.
     public func reset() {
         state.withLock { s in
+            let (irq1, irq12) = (s.irq1Asserted, s.irq12Asserted)
             s = State()
+            (s.irq1Asserted, s.irq12Asserted) = (irq1, irq12)  // so raised lines are lowered
             updateInterrupts(&s)
         }
     }
@@ -126,6 +130,7 @@ public final class I8042: Sendable {
             if let head = s.queue.first {
                 status |= Status.OBF
                 if head.source == .aux { status |= Status.AUXDATA }
+                if head.timedOut { status |= Status.TIMEOUT }
             }
             return status
         }
@@ -159,7 +164,11 @@ public final class I8042: Sendable {
             case .auxOutput:
                 queue(byte, from: .aux, &s)
             case .auxDevice:
-                break  // No aux device is attached.
+                // No aux device is attached: the controller times out and returns 0xFE with
+                // TIMEOUT, so a mouse driver's probe fails at once instead of waiting.
+                if !s.queue.push(OutputByte(value: Keyboard.nak, source: .aux, timedOut: true)) {
+                    logger.debug("i8042: output queue full, aux timeout dropped")
+                }
             case .keyboardParameter(let command):
                 keyboardParameter(byte, for: command, &s)
             case .keyboardCommand:

@@ -36,6 +36,8 @@ public final class CMOSRTC: PortIODevice {
     }
 
     public let name = "rtc"
+    /// Ports decoded from the base: 0x70 (index) and 0x71 (data).
+    public static let portCount: UInt16 = 2
     private let state: Mutex<State>
     private let clock: any RTCClock
     private let interrupt: (any InterruptLine)?
@@ -135,7 +137,9 @@ public final class CMOSRTC: PortIODevice {
     public func reset() {
         state.withLock { s in
             let offset = s.offset
+            let asserted = s.irqAsserted
             s = State()
+            s.irqAsserted = asserted  // so a raised line is lowered
             s.ram = initialRAM
             s.offset = offset
             s.lastEvaluatedSecond = clock.now().seconds + offset

@@ -102,7 +102,15 @@ public final class Serial16550: PortIODevice {
         if !transmitted.isEmpty { output.write(transmitted) }
     }
 
+    /// Ports the UART decodes from its base (0x3F8-0x3FF for COM1).
+    public static let portCount: UInt16 = Register.count
+
     // MARK: Host side
+
+    /// Bytes `receive` would accept right now (host buffer room), for console back-pressure.
+    public var availableInputCapacity: Int {
+        state.withLock { $0.hostRX.capacity - $0.hostRX.count }
+    }
 
     /// Queues bytes typed on the host console. Returns how many were accepted; the rest are
     /// dropped and the guest sees an overrun (LSR.OE).
@@ -137,7 +145,9 @@ public final class Serial16550: PortIODevice {
     /// Returns to the power-on state (VM reset). Pending host input is discarded.
     public func reset() {
         state.withLock { s in
+            let asserted = s.irqAsserted
             s = State(hostBufferCapacity: hostBufferCapacity)
+            s.irqAsserted = asserted  // so the line is lowered if it was high
             updateInterrupt(&s)
         }
     }
