@@ -1,0 +1,19 @@
+import Configuration
+
+/// Why a VM could not be built or started, phrased for the person who asked.
+public enum VMBuildError: Error, Sendable, CustomStringConvertible {
+    case invalidConfiguration([ConfigurationError])
+    case kvmUnavailable(any Error & Sendable)
+    case step(String, any Error & Sendable)
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let problems):
+            "invalid VM configuration: " + problems.map(\.description).joined(separator: "; ")
+        case .kvmUnavailable(let error):
+            "KVM is not usable (\(error)); check that /dev/kvm exists and that you may open it (root or the kvm group)"
+        case .step(let step, let error):
+            "cannot \(step): \(error)"
+        }
+    }
+}
