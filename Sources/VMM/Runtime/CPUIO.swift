@@ -62,14 +62,18 @@ public struct MachineIO: Sendable {
     public var mmio: MMIOBus
     public var msrHandler: any MSRHandler
     public var portHooks: [IOPort: any RegisterPortHook]
+    /// Called on each vCPU's own thread before every `KVM_RUN` (with the vCPU index): work that
+    /// must happen on that thread while the guest is stopped, such as SynIC message delivery.
+    public var beforeEntry: (@Sendable (Int) -> Void)?
 
     public init(
         portIO: PortIOBus, mmio: MMIOBus, msrHandler: any MSRHandler = NoMSRs(),
-        portHooks: [IOPort: any RegisterPortHook] = [:]
+        portHooks: [IOPort: any RegisterPortHook] = [:], beforeEntry: (@Sendable (Int) -> Void)? = nil
     ) {
         self.portIO = portIO
         self.mmio = mmio
         self.msrHandler = msrHandler
         self.portHooks = portHooks
+        self.beforeEntry = beforeEntry
     }
 }

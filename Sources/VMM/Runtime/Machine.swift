@@ -121,6 +121,13 @@ public final class Machine: PlatformControl, Sendable {
         GSILine(vm: vm, gsi: gsi, logger: logger)
     }
 
+    /// Brings vCPU `index` out of `KVM_RUN` soon (immediate exit + signal), so its thread runs
+    /// `MachineIO.beforeEntry`; ignored for an index out of range.
+    public func kick(vcpu index: Int) {
+        guard handles.indices.contains(index) else { return }
+        handles[index].kick()
+    }
+
     /// Sends message-signalled interrupts (`KVM_SIGNAL_MSI`).
     public var msi: MSISender { MSISender(vm: vm, logger: logger) }
 

@@ -48,6 +48,7 @@ struct VCPUContext: Sendable {
     private func runLoop(_ vcpu: VCPU) -> StopReason? {
         let cpuio = VCPUIO(vcpu: vcpu, io: io)
         while !handle.stopRequested {
+            io.beforeEntry?(index)
             let exit: VMExit
             do throws(KVMError) {
                 exit = try vcpu.run()
