@@ -108,7 +108,10 @@ public final class VMBusHost: HypercallMessageHandler {
             return .invalidConnectionID
         }
         let type: VMBusMessageType
-        do { type = try vmbusMessageType(of: payload) } catch {
+        do {
+            guard payload.count >= 8 else { throw WireError.truncated(needed: 8, at: 0, available: payload.count) }
+            type = try vmbusMessageType(of: payload)
+        } catch {
             logger.warning("vmbus: message of \(payload.count) bytes has no header; dropped")
             return .success
         }
