@@ -217,6 +217,24 @@ import VMBus
         #expect(bad.snapshot.closed == 1)
     }
 
+    @Test func corruptReadIndexFoundWhileSendingClosesTheChannel() throws {
+        let h = Harness()
+        let device = EchoDevice(instance: 1, echo: false)
+        try h.host.addDevice(device)
+        let offer = try #require(h.connect().first)
+        let channel = try #require(h.guest.open(offer: offer).0)
+        h.host.waitForIdle()
+        let endpoint = try #require(device.snapshot.endpoint)
+        channel.inbound.readIndex = 12  // not 8-aligned
+        #expect(throws: ChannelError.closed) { try endpoint.sendInband([1], transactionID: 1) }
+        h.host.waitForIdle()
+        #expect(device.snapshot.closed == 1)
+        #expect(!endpoint.isOpen)
+        h.guest.close(relid: offer.relid)
+        h.host.waitForIdle()
+        #expect(device.snapshot.closed == 1)
+    }
+
     @Test func hostilePacketDescriptorsCloseTheChannel() throws {
         for descriptor in [
             hex("06 00 02 00 ff ff 00 00  00 00 00 00 00 00 00 00"),  // len8 far beyond what was written

@@ -24,6 +24,16 @@ final class ActiveChannel: Sendable {
         self.device = device
         self.queue = queue
         self.logger = logger
+        endpoint.faultHandler.withLock { $0 = { [weak self] in self?.fault() } }
+    }
+
+    /// A send found the host → guest ring corrupt: close the channel on the device's queue.
+    private func fault() {
+        queue.async {
+            guard self.endpoint.close() else { return }
+            self.logger.warning("vmbus: relid \(self.endpoint.relID): host → guest ring corrupt; closing channel")
+            self.device.closed(channel: self.endpoint)
+        }
     }
 
     /// The guest signalled the channel: new packets, or space freed in the host → guest ring.

@@ -44,6 +44,9 @@ public final class ChannelEndpoint: Sendable {
     }
 
     let state: Mutex<State>
+    /// Called (outside the lock) when a send finds the ring corrupt, so the channel gets closed
+    /// and its device told on the device's queue.
+    let faultHandler = Mutex<(@Sendable () -> Void)?>(nil)
     let port: any SynICMessagePort
     /// The SINT channel events go to.
     let sint: UInt8
@@ -88,8 +91,8 @@ public final class ChannelEndpoint: Sendable {
             let packet = VMBusPacket.layout(
                 type: type, flags: flags, transactionID: transactionID, header: header, payload: payload)
         else { throw .packetTooLarge }
-        let outcome: Result<(signal: Bool, vp: UInt32), ChannelError> = state.withLock { state in
-            guard state.open else { return .failure(.closed) }
+        let outcome: Result<(signal: Bool, vp: UInt32), SendFailure> = state.withLock { state in
+            guard state.open else { return .failure(.refused(.closed)) }
             do throws(RingError) {
                 let signal = try state.writer.write(packet)
                 return .success((signal, state.targetVP))
@@ -97,29 +100,38 @@ public final class ChannelEndpoint: Sendable {
                 switch error {
                 case .full:
                     state.waitingForSpace = true
-                    return .failure(.ringFull)
+                    return .failure(.refused(.ringFull))
                 case .packetTooLarge:
-                    return .failure(.packetTooLarge)
+                    return .failure(.refused(.packetTooLarge))
                 case .corrupt, .memory:
-                    // The guest broke its side of the ring: stop using it.
-                    state.open = false
-                    return .failure(.closed)
+                    // The guest broke its side of the ring: the fault handler closes the channel.
+                    return .failure(.ringFault)
                 }
             }
         }
         switch outcome {
         case .success(let result):
             if result.signal { port.signalEvent(vp: result.vp, sint: sint, flag: relID) }
-        case .failure(let error):
+        case .failure(.ringFault):
+            faultHandler.withLock { $0 }?()
+            throw .closed
+        case .failure(.refused(let error)):
             throw error
         }
+    }
+
+    private enum SendFailure: Error {
+        case refused(ChannelError)
+        /// The guest corrupted the ring; surfaces to callers as `closed`.
+        case ringFault
     }
 
     /// Marks the endpoint closed; from then on no ring page is touched.
     /// - Returns: whether it was open.
     @discardableResult
     func close() -> Bool {
-        state.withLock { state in
+        faultHandler.withLock { $0 = nil }
+        return state.withLock { state in
             defer { state.open = false }
             return state.open
         }
