@@ -48,7 +48,7 @@ public final class HeartbeatService: VMBusDevice {
         instanceID: GUID = ICGUIDs.heartbeatInstance, interval: DispatchTimeInterval? = nil, missedLimit: Int = 3,
         logger: Logger = Logger(label: "swifthv.ic.heartbeat")
     ) {
-        offer = ChannelOfferInfo(classID: ICGUIDs.heartbeatClass, instanceID: instanceID, maxIncomingPacketSize: 4096)
+        offer = ICLayout.offer(classID: ICGUIDs.heartbeatClass, instanceID: instanceID)
         self.missedLimit = missedLimit
         self.interval = interval
         engine = ICEngine(name: "heartbeat", messageVersions: Self.messageVersions, logger: logger)

@@ -20,6 +20,15 @@ public enum ICLayout {
     public static let pipeDataFlag: UInt32 = 1
     /// Largest IC packet Linux receives (`HV_HYP_PAGE_SIZE` buffer).
     public static let maxPacketPayload = 4096 - 16
+
+    /// The offer of an IC, as OpenVMM makes it: a message-mode pipe
+    /// (`ENUMERATE_DEVICE_INTERFACE | NAMED_PIPE_MODE`, `user_def.pipe_mode = 4`). Linux ignores
+    /// both; Windows guests expect them.
+    public static func offer(classID: GUID, instanceID: GUID) -> ChannelOfferInfo {
+        ChannelOfferInfo(
+            classID: classID, instanceID: instanceID, channelFlags: [.enumerateDeviceInterface, .namedPipeMode],
+            userDefined: [4, 0, 0, 0], maxIncomingPacketSize: 4096)
+    }
 }
 
 /// `struct ic_version { u16 major; u16 minor; }`.

@@ -29,7 +29,7 @@ public final class KeyValueExchangeService: VMBusDevice {
     let state = Mutex(State())
 
     public init(instanceID: GUID = ICGUIDs.kvpInstance, logger: Logger = Logger(label: "swifthv.ic.kvp")) {
-        offer = ChannelOfferInfo(classID: ICGUIDs.kvpClass, instanceID: instanceID, maxIncomingPacketSize: 4096)
+        offer = ICLayout.offer(classID: ICGUIDs.kvpClass, instanceID: instanceID)
         engine = ICEngine(name: "kvp", messageVersions: Self.messageVersions, logger: logger)
     }
 

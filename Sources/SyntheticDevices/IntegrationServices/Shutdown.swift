@@ -43,7 +43,7 @@ public final class ShutdownService: VMBusDevice {
     let state = Mutex(ShutdownStatus.unavailable)
 
     public init(instanceID: GUID = ICGUIDs.shutdownInstance, logger: Logger = Logger(label: "swifthv.ic.shutdown")) {
-        offer = ChannelOfferInfo(classID: ICGUIDs.shutdownClass, instanceID: instanceID, maxIncomingPacketSize: 4096)
+        offer = ICLayout.offer(classID: ICGUIDs.shutdownClass, instanceID: instanceID)
         engine = ICEngine(name: "shutdown", messageVersions: Self.messageVersions, logger: logger)
     }
 

@@ -64,7 +64,7 @@ public final class TimeSyncService: VMBusDevice {
         clock: TimeSyncClock, instanceID: GUID = ICGUIDs.timeSyncInstance,
         logger: Logger = Logger(label: "swifthv.ic.timesync")
     ) {
-        offer = ChannelOfferInfo(classID: ICGUIDs.timeSyncClass, instanceID: instanceID, maxIncomingPacketSize: 4096)
+        offer = ICLayout.offer(classID: ICGUIDs.timeSyncClass, instanceID: instanceID)
         self.clock = clock
         engine = ICEngine(name: "timesync", messageVersions: Self.messageVersions, logger: logger)
     }
