@@ -59,6 +59,9 @@ public final class SynIC: SynICMessagePort {
     private let vps: [VPBox]
     private let logger: Logger
     private let logOnce = LogOnce<String>()
+    /// Test seam: runs between seeing a slot busy and marking it pending, where a guest on
+    /// another vCPU may free it. `nil` outside tests.
+    private let afterBusyCheck: (@Sendable (GuestPhysicalAddress) -> Void)?
 
     /// - Parameters:
     ///   - vpCount: number of VPs (VP index = vCPU index).
@@ -66,10 +69,21 @@ public final class SynIC: SynICMessagePort {
     ///   - interruptSink: raises SINT vectors (KVM_SIGNAL_MSI in the VMM).
     ///   - maxQueuedMessagesPerSINT: queue bound per (VP, SINT).
     ///   - kick: asks the VMM to bring `vp` out of `KVM_RUN` so its thread calls `deliverPending`.
-    public init(
+    public convenience init(
         vpCount: Int, memory: GuestMemory, interruptSink: any SynICInterruptSink, maxQueuedMessagesPerSINT: Int = 4096,
         logger: Logger = Logger(label: "swifthv.hyperv.synic"), kick: @escaping @Sendable (UInt32) -> Void
     ) {
+        self.init(
+            vpCount: vpCount, memory: memory, interruptSink: interruptSink,
+            maxQueuedMessagesPerSINT: maxQueuedMessagesPerSINT, logger: logger, afterBusyCheck: nil, kick: kick)
+    }
+
+    init(
+        vpCount: Int, memory: GuestMemory, interruptSink: any SynICInterruptSink, maxQueuedMessagesPerSINT: Int,
+        logger: Logger, afterBusyCheck: (@Sendable (GuestPhysicalAddress) -> Void)?,
+        kick: @escaping @Sendable (UInt32) -> Void
+    ) {
+        self.afterBusyCheck = afterBusyCheck
         self.vpCount = max(vpCount, 0)
         self.memory = memory
         self.sink = interruptSink
@@ -167,6 +181,7 @@ public final class SynIC: SynICMessagePort {
     /// freeing it; the atomic OR also tells us if the guest freed it in the meantime.
     private func claimSlot(_ slot: GuestPhysicalAddress) throws(GuestMemoryError) -> Bool {
         if try memory.atomicLoad32(at: slot) == HvMessageType.none.rawValue { return true }
+        afterBusyCheck?(slot)
         let old = try memory.atomicFetchOr64(SynICLayout.messagePendingBitInFirstWord, at: slot)
         return UInt32(truncatingIfNeeded: old) == HvMessageType.none.rawValue
     }

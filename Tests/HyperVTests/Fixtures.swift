@@ -74,12 +74,12 @@ struct Fixture {
 
     init(
         vpCount: Int = 2, offerCrashMSRs: Bool = true, maxQueued: Int = 4096, guestTSC: (@Sendable (Int) -> UInt64)? = nil,
-        repHypercalls: [UInt16: RepHypercall] = [:]
+        repHypercalls: [UInt16: RepHypercall] = [:], onKick: (@Sendable (UInt32) -> Void)? = nil
     ) throws {
         memory = GuestMemory.heapBacked(size: Self.ramSize)
         let kicks = self.kicks
         synic = SynIC(vpCount: vpCount, memory: memory, interruptSink: sink, maxQueuedMessagesPerSINT: maxQueued) { vp in
-            kicks.withLock { $0.append(vp) }
+            if let onKick { onKick(vp) } else { kicks.withLock { $0.append(vp) } }
         }
         let crashes = self.crashes
         let resets = self.resets

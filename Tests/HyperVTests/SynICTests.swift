@@ -213,3 +213,36 @@ import Testing
         #expect(Set(f.sink.all) == [.init(vp: 0, vector: 0xF3)])
     }
 }
+
+@Suite struct SynICRaceTests {
+    /// The lost wake-up of risk R7, forced: the guest (another vCPU) frees the slot after we saw
+    /// it busy but before we mark it pending, so it reads msg_pending = 0 and sends no EOM. The
+    /// atomic OR reveals the freed slot and the message is written at once.
+    @Test func slotFreedBetweenBusyCheckAndPendingMarkIsUsedAtOnce() throws {
+        let memory = GuestMemory.heapBacked(size: Fixture.ramSize)
+        let sink = RecordingSink()
+        let eomWrites = Locked(0)
+        let synic = SynIC(
+            vpCount: 1, memory: memory, interruptSink: sink, maxQueuedMessagesPerSINT: 16, logger: .init(label: "test"),
+            afterBusyCheck: { slot in
+                // The guest: cmpxchg type → NONE, then EOM only if msg_pending.
+                let type = (try? memory.atomicLoad32(at: slot)) ?? 0
+                _ = try? memory.compareExchange32(expected: type, desired: 0, at: slot)
+                if let flags = try? memory.read(at: GuestPhysicalAddress(slot.rawValue + 5), count: 1), flags[0] & 1 != 0 {
+                    eomWrites.withLock { $0 += 1 }
+                }
+            }, kick: { _ in })
+        let simp = GuestPhysicalAddress(Fixture.simp(0))
+        #expect(synic.writeRegister(.simp, value: simp.rawValue | 1, vp: 0) == .accepted)
+        #expect(synic.writeRegister(SyntheticMSR(rawValue: SyntheticMSR.sint0.rawValue + 2), value: 0xF3, vp: 0) == .accepted)
+        synic.postMessage(vp: 0, sint: 2, messageType: 1, payload: [1])
+        synic.deliverPending(vp: 0)
+        synic.postMessage(vp: 0, sint: 2, messageType: 1, payload: [2])
+        synic.deliverPending(vp: 0)  // sees slot busy; the guest frees it in the window
+        let slot = try memory.read(at: GuestPhysicalAddress(simp.rawValue + 512), count: 17)
+        #expect(slot[0] == 1 && slot[16] == 2, "the second message was written without waiting for an EOM")
+        #expect(eomWrites.value == 0)
+        #expect(synic.queuedMessageCount(vp: 0) == 0)
+        #expect(sink.count == 2)
+    }
+}
