@@ -46,7 +46,8 @@ let package = Package(
                 "VMM", "VirtualDisk", "Configuration", "Boot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "hv-worker", dependencies: ["WorkerCLI"]),
+        .executableTarget(
+            name: "hv-worker", dependencies: ["WorkerCLI", .product(name: "Logging", package: "swift-log")]),
 
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "GuestMemory"]),

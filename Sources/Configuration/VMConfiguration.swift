@@ -13,13 +13,16 @@ public struct VMConfiguration: Codable, Sendable, Hashable {
     public var cpus: Int
     public var boot: BootSource
     public var integrationServices: IntegrationServices
+    /// Present the Hyper-V enlightenments (CPUID "Microsoft Hv", synthetic MSRs, hypercalls,
+    /// SynIC) and the VMBus with the integration services. Off: a plain PC.
+    public var hyperV: Bool
     /// Which host compatibility profile to apply (see docs/host-profiles.md).
     public var hostProfile: HostProfileSetting
     public var notes: String?
 
     public init(
         name: String, memoryMiB: UInt64 = 128, cpus: Int = 1, boot: BootSource,
-        integrationServices: IntegrationServices = .init(), hostProfile: HostProfileSetting = .automatic,
+        integrationServices: IntegrationServices = .init(), hyperV: Bool = true, hostProfile: HostProfileSetting = .automatic,
         notes: String? = nil
     ) {
         self.version = Self.currentVersion
@@ -28,12 +31,13 @@ public struct VMConfiguration: Codable, Sendable, Hashable {
         self.cpus = cpus
         self.boot = boot
         self.integrationServices = integrationServices
+        self.hyperV = hyperV
         self.hostProfile = hostProfile
         self.notes = notes
     }
 
     private enum CodingKeys: String, CodingKey {
-        case version, name, memoryMiB, cpus, boot, integrationServices, hostProfile, notes
+        case version, name, memoryMiB, cpus, boot, integrationServices, hyperV, hostProfile, notes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -44,6 +48,7 @@ public struct VMConfiguration: Codable, Sendable, Hashable {
         cpus = try c.decodeIfPresent(Int.self, forKey: .cpus) ?? 1
         boot = try c.decode(BootSource.self, forKey: .boot)
         integrationServices = try c.decodeIfPresent(IntegrationServices.self, forKey: .integrationServices) ?? .init()
+        hyperV = try c.decodeIfPresent(Bool.self, forKey: .hyperV) ?? true
         hostProfile = try c.decodeIfPresent(HostProfileSetting.self, forKey: .hostProfile) ?? .automatic
         notes = try c.decodeIfPresent(String.self, forKey: .notes)
     }

@@ -229,7 +229,7 @@ public final class HyperVPartition: Sendable {
 
     /// The partition reference time in 100 ns units: `guest TSC × 10^7 / TSC Hz` (the formula a
     /// reference TSC page would use, so both agree if one is added later).
-    func referenceTime(vp: Int) -> UInt64 {
+    public func referenceTime(vp: Int) -> UInt64 {
         guard let guestTSC else {
             let elapsed = ContinuousClock.now - createdAt
             let (seconds, attoseconds) = elapsed.components

@@ -17,3 +17,8 @@ public enum VMBuildError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
+
+/// KVM reported a TSC frequency of zero.
+struct KVMUnknownTSC: Error, CustomStringConvertible {
+    var description: String { "KVM reports no TSC frequency" }
+}

@@ -3,6 +3,7 @@ import Chipset
 import Configuration
 import GuestMemory
 import KVM
+import HyperV
 import Logging
 
 /// One VM built from a `VMConfiguration`, ready to run: guest RAM with the kernel, initrd and
@@ -23,6 +24,8 @@ public final class VMInstance: Sendable {
     public let machine: Machine
     public let platform: PCPlatformDevices
     public let boot: LinuxBootResult
+    /// The Hyper-V enlightenments, VMBus and integration services (nil with `hyperV` off).
+    public let hyperV: HyperVStack?
     private let io: MachineIO
     private let logger: Logger
 
@@ -71,7 +74,9 @@ public final class VMInstance: Sendable {
 
         let tables: ACPITables
         do {
-            tables = try ACPITables.build(config: ACPIConfiguration(vcpuCount: configuration.cpus, vmbus: nil))
+            tables = try ACPITables.build(
+                config: ACPIConfiguration(
+                    vcpuCount: configuration.cpus, vmbus: configuration.hyperV ? ACPIConfiguration.VMBusDevice() : nil))
         } catch {
             throw .step("build the ACPI tables", error)
         }
@@ -85,7 +90,14 @@ public final class VMInstance: Sendable {
             throw .step("load the kernel", error)
         }
 
-        let cpuid = hostProfile.guestCPUID(from: supported)
+        var cpuid = hostProfile.guestCPUID(from: supported)
+        var hyperVConfiguration: HyperVConfiguration?
+        if configuration.hyperV {
+            let hv = try HyperVStack.configuration(
+                vpCount: configuration.cpus, tscFrequencyHz: Self.tscFrequencyHz(kvm, logger: logger))
+            cpuid = HostCompatibility.merging(hv.cpuidLeaves.map(CPUIDEntry.init), into: cpuid)
+            hyperVConfiguration = hv
+        }
         do {
             machine = try Machine(
                 MachineConfiguration(memory: memory, vcpuCount: configuration.cpus, boot: boot.initialState, cpuid: cpuid),
@@ -105,7 +117,34 @@ public final class VMInstance: Sendable {
         } catch {
             throw .step("attach the platform devices", error)
         }
-        io = MachineIO(portIO: portIO, mmio: mmio)
+        if let hyperVConfiguration {
+            let stack = try HyperVStack(
+                configuration: hyperVConfiguration, services: configuration.integrationServices, memory: memory,
+                machine: machine,
+                onGuestCrash: { report in
+                    logger.error("the guest reported a crash: \(report)")
+                    machine.stop(.error("the guest crashed: \(report)"))
+                }, logger: logger)
+            hyperV = stack
+            io = stack.machineIO(portIO: portIO, mmio: mmio)
+        } else {
+            hyperV = nil
+            io = MachineIO(portIO: portIO, mmio: mmio)
+        }
+    }
+
+    /// The guest TSC frequency for the Hyper-V frequency MSRs: KVM's value for a new VM.
+    static func tscFrequencyHz(_ kvm: KVMSystem, logger: Logger) throws(VMBuildError) -> UInt64 {
+        do {
+            let probe = try kvm.createVM()
+            let khz = try probe.tscKHz()
+            guard khz > 0 else { throw VMBuildError.step("read the TSC frequency", KVMUnknownTSC()) }
+            return UInt64(khz) * 1000
+        } catch let error as VMBuildError {
+            throw error
+        } catch {
+            throw .step("read the TSC frequency (KVM_GET_TSC_KHZ)", error)
+        }
     }
 
     /// Runs the guest until it stops (power off, reset, host request or error). Blocks.
