@@ -1,0 +1,91 @@
+import Chipset
+import Dispatch
+import Foundation
+import KVM
+import Synchronization
+import Testing
+
+@testable import VMM
+
+/// Live tests: tiny guests on /dev/kvm through the whole runtime (Machine, vCPU threads, exit
+/// handler, buses, MSR filter, in-kernel irqchip).
+@Suite(.enabled(if: TinyGuest.usable, "needs /dev/kvm and binutils"), .serialized)
+struct TinyGuestTests {
+    @Test(.timeLimit(.minutes(1)))
+    func portMMIOMSRAndHook() throws {
+        let machine = try TinyGuest.machine("ports")
+        let ports = TestPorts { port, _ in if port == 0xe6 { machine.requestStop(.powerOff) } }
+        let mmio = TestMMIO()
+        let msrs = TestMSRs()
+        let (pio, bus) = try buses(ports, mmio: mmio)
+        let reason = try machine.run(
+            MachineIO(portIO: pio, mmio: bus, msrHandler: msrs, portHooks: [IOPort(0xe4): SumHook()]))
+        #expect(reason == .powerOff)
+        #expect(ports.values(at: 0xe0) == [0x42])
+        #expect(ports.values(at: 0xe2) == [0x5a, 0x5566_7788])
+        #expect(ports.values(at: 0xe3) == [0x1122_3344])
+        #expect(ports.values(at: 0xe5) == [6])
+        #expect(ports.values(at: 0xe4).isEmpty)  // the hook, not the bus, took it
+        #expect(mmio.writes.withLock { $0.map(\.offset) } == [4])
+        #expect(mmio.writes.withLock { $0.map(\.value) } == [0xcafe_babe])
+        #expect(msrs.written.withLock { $0 } == [0x4000_0001: 0x1234_5678_0bad_f00d])
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func exceptionsGSIAndMSIWakeHaltedVCPU() throws {
+        let machine = try TinyGuest.machine("interrupts")
+        let ports = TestPorts { port, value in
+            switch (port, value) {
+            case (0xe0, 1):
+                // Raise the GSI from another thread once the guest is halted.
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(100)) {
+                    machine.interruptLine(gsi: 20).pulse()
+                }
+            case (0xe7, 0x30):
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(100)) {
+                    machine.msi.send(vector: 0x31, toAPIC: 0)
+                }
+            case (0xe7, 0x31):
+                machine.requestStop(.powerOff)
+            default:
+                break
+            }
+        }
+        let (pio, mmio) = try buses(ports)
+        let reason = try machine.run(MachineIO(portIO: pio, mmio: mmio, msrHandler: TestMSRs()))
+        #expect(reason == .powerOff)
+        #expect(ports.values(at: 0xe7) == [3, 13, 0x30, 0x31])
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func tripleFaultResets() throws {
+        let machine = try TinyGuest.machine("triplefault")
+        let (pio, mmio) = try buses(TestPorts())
+        #expect(try machine.run(MachineIO(portIO: pio, mmio: mmio)) == .reset)
+    }
+
+    /// With 2 vCPUs the boot CPU spins and the AP waits for a SIPI that never comes.
+    @Test(.timeLimit(.minutes(1)), arguments: [1, 2])
+    func hostStopKicksRunningAndWaitingVCPUs(vcpus: Int) throws {
+        let machine = try TinyGuest.machine("spin", vcpus: vcpus)
+        let running = Mutex(false)
+        let ports = TestPorts { port, _ in if port == 0xe0 { running.withLock { $0 = true } } }
+        let (pio, mmio) = try buses(ports)
+        try machine.start(MachineIO(portIO: pio, mmio: mmio))
+        let deadline = Date().addingTimeInterval(20)
+        while !running.withLock({ $0 }) && Date() < deadline { usleep(10_000) }
+        #expect(running.withLock { $0 })
+        usleep(50_000)
+        machine.requestStop()
+        #expect(machine.waitUntilStopped() == .stopRequested)
+    }
+
+    @Test func startingTwiceIsRefused() throws {
+        let machine = try TinyGuest.machine("triplefault")
+        let (pio, mmio) = try buses(TestPorts())
+        let io = MachineIO(portIO: pio, mmio: mmio)
+        try machine.start(io)
+        #expect(throws: VMMError.self) { try machine.start(io) }
+        _ = machine.waitUntilStopped()
+    }
+}
