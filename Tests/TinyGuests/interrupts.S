@@ -13,6 +13,7 @@ _start:
         SETGATE 0x31, msi_handler
         lidt    idtr(%rip)
         int3                            # PVM: emulation failure, user space injects #BP
+        fwait                           # PVM: emulation failure, user space skips it
         mov     $0x40000055, %ecx
         rdmsr                           # user space refuses: #GP
         mov     $0xfee000f0, %ebx       # LAPIC spurious-vector register: enable, vector 0xFF

@@ -1,5 +1,6 @@
 import Boot
 import Chipset
+import Dispatch
 import Foundation
 import GuestMemory
 import KVM
@@ -96,6 +97,16 @@ enum TinyGuest {
             gdtBase: 0x500, gdtLimit: 23,
             code: .init(base: 0, limit: 0xfffff, selector: 0x08, type: 0xb, l: true, db: false),
             data: .init(base: 0, limit: 0xfffff, selector: 0x10, type: 0x3, l: false, db: true))
+    }
+
+    /// Runs `machine` to its end, stopping it after `seconds` so a broken guest or runtime fails
+    /// the test (as `.stopRequested`) instead of hanging the suite.
+    static func run(_ machine: Machine, _ io: MachineIO, seconds: Int = 30) throws -> StopReason {
+        try machine.start(io)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) { [weak machine] in
+            machine?.requestStop()
+        }
+        return machine.waitUntilStopped()
     }
 
     /// A machine running `program`, with the guest CPUID for this host.

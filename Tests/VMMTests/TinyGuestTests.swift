@@ -11,15 +11,15 @@ import Testing
 /// handler, buses, MSR filter, in-kernel irqchip).
 @Suite(.enabled(if: TinyGuest.usable, "needs /dev/kvm and binutils"), .serialized)
 struct TinyGuestTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test
     func portMMIOMSRAndHook() throws {
         let machine = try TinyGuest.machine("ports")
         let ports = TestPorts { port, _ in if port == 0xe6 { machine.requestStop(.powerOff) } }
         let mmio = TestMMIO()
         let msrs = TestMSRs()
         let (pio, bus) = try buses(ports, mmio: mmio)
-        let reason = try machine.run(
-            MachineIO(portIO: pio, mmio: bus, msrHandler: msrs, portHooks: [IOPort(0xe4): SumHook()]))
+        let reason = try TinyGuest.run(
+            machine, MachineIO(portIO: pio, mmio: bus, msrHandler: msrs, portHooks: [IOPort(0xe4): SumHook()]))
         #expect(reason == .powerOff)
         #expect(ports.values(at: 0xe0) == [0x42])
         #expect(ports.values(at: 0xe2) == [0x5a, 0x5566_7788])
@@ -31,7 +31,7 @@ struct TinyGuestTests {
         #expect(msrs.written.withLock { $0 } == [0x4000_0001: 0x1234_5678_0bad_f00d])
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test
     func exceptionsGSIAndMSIWakeHaltedVCPU() throws {
         let machine = try TinyGuest.machine("interrupts")
         let ports = TestPorts { port, value in
@@ -52,20 +52,34 @@ struct TinyGuestTests {
             }
         }
         let (pio, mmio) = try buses(ports)
-        let reason = try machine.run(MachineIO(portIO: pio, mmio: mmio, msrHandler: TestMSRs()))
+        let reason = try TinyGuest.run(machine, MachineIO(portIO: pio, mmio: mmio, msrHandler: TestMSRs()))
         #expect(reason == .powerOff)
         #expect(ports.values(at: 0xe7) == [3, 13, 0x30, 0x31])
+        if HostCompatibility.resolve().kind == .nestedPVM {
+            // int3 and fwait went through the user-space fallback here.
+            #expect(machine.statistics[0].emulatedInstructions == 2)
+        }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test
+    func bootCPUStartsAPWithINITAndSIPI() throws {
+        let machine = try TinyGuest.machine("smp", vcpus: 2)
+        let ports = TestPorts { port, value in if port == 0xe0 && value == 2 { machine.requestStop(.powerOff) } }
+        let (pio, mmio) = try buses(ports)
+        #expect(try TinyGuest.run(machine, MachineIO(portIO: pio, mmio: mmio)) == .powerOff)
+        #expect(ports.values(at: 0xe0) == [2])
+        #expect(machine.statistics.count == 2)
+    }
+
+    @Test
     func tripleFaultResets() throws {
         let machine = try TinyGuest.machine("triplefault")
         let (pio, mmio) = try buses(TestPorts())
-        #expect(try machine.run(MachineIO(portIO: pio, mmio: mmio)) == .reset)
+        #expect(try TinyGuest.run(machine, MachineIO(portIO: pio, mmio: mmio)) == .reset)
     }
 
     /// With 2 vCPUs the boot CPU spins and the AP waits for a SIPI that never comes.
-    @Test(.timeLimit(.minutes(1)), arguments: [1, 2])
+    @Test(arguments: [1, 2])
     func hostStopKicksRunningAndWaitingVCPUs(vcpus: Int) throws {
         let machine = try TinyGuest.machine("spin", vcpus: vcpus)
         let running = Mutex(false)

@@ -5,6 +5,10 @@ import KVM
 import Logging
 import Synchronization
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// What a `Machine` is built from (everything KVM needs before the first vCPU runs).
 public struct MachineConfiguration: Sendable {
     /// Guest RAM; every region becomes a KVM memory slot.
@@ -69,6 +73,9 @@ public final class Machine: PlatformControl, Sendable {
         var stopReason: StopReason?
     }
     private let state = Mutex(State())
+    /// vCPUs created and configured; the boot vCPU runs only when all are (an INIT/SIPI sent
+    /// before an AP exists, or before its MP state is set, would be lost).
+    private let configuredVCPUs = Atomic<Int>(0)
 
     /// Creates the VM: memory slots, TSS and identity map, in-kernel irqchip and PIT,
     /// user-space MSR exits and the MSR filter. vCPUs are created when the machine starts.
@@ -124,6 +131,9 @@ public final class Machine: PlatformControl, Sendable {
     /// Sends message-signalled interrupts (`KVM_SIGNAL_MSI`).
     public var msi: MSISender { MSISender(vm: vm, logger: logger) }
 
+    /// Per-vCPU counters (exits, emulated instructions); readable while the machine runs.
+    public var statistics: [VCPUStatistics] { handles.map(\.statistics) }
+
     // MARK: Lifecycle
 
     /// `PlatformControl`: a device asks for power off or reset.
@@ -145,6 +155,17 @@ public final class Machine: PlatformControl, Sendable {
         }
         if first { logger.info("machine stopping: \(reason)") }
         for h in handles { h.requestStop() }
+    }
+
+    /// Called by each vCPU thread once its vCPU is configured.
+    func vcpuConfigured() { configuredVCPUs.add(1, ordering: .releasing) }
+
+    /// Blocks the boot vCPU's thread until every vCPU is configured (or a stop is requested).
+    /// Start-up only, so a short sleep loop is enough.
+    func waitForAllVCPUs(_ handle: VCPUHandle) {
+        while configuredVCPUs.load(ordering: .acquiring) < configuration.vcpuCount && !handle.stopRequested {
+            usleep(500)
+        }
     }
 
     /// Starts one pthread per vCPU and returns.

@@ -21,6 +21,8 @@ struct VCPUContext: Sendable {
                 // Marked gone (no more kicks) before the page is released with `vcpu`.
                 defer { handle.detach() }
                 try configure(vcpu)
+                machine.vcpuConfigured()
+                if index == 0 { machine.waitForAllVCPUs(handle) }
                 return runLoop(vcpu)
             }
         } catch {
@@ -54,6 +56,7 @@ struct VCPUContext: Sendable {
             } catch {
                 return .error(describe("\(error)", cpuio))
             }
+            handle.countExit()
             do throws(KVMError) {
                 switch VMM.handle(exit, io: cpuio) {
                 case .resume(let completion):
@@ -62,6 +65,7 @@ struct VCPUContext: Sendable {
                     try vcpu.setRegisters(regs)
                     vcpu.complete(completion)
                 case .emulated(let regs, let exception):
+                    handle.countEmulated()
                     try vcpu.setRegisters(regs)
                     if let exception { try vcpu.injectException(vector: exception) }
                 case .interrupted, .halted:
