@@ -1,7 +1,7 @@
 import CKVM
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 private final class ThreadBox {

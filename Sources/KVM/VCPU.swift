@@ -2,7 +2,7 @@ import CKVM
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// One virtual CPU: the vCPU fd and its `kvm_run` page.

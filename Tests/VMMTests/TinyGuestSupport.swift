@@ -56,13 +56,20 @@ enum TinyGuest {
 
     /// Assembles Tests/TinyGuests/<name>.S to flat binary bytes.
     static func assemble(_ name: String) throws -> [UInt8] {
-        guard let asPath = tool("as"), let objcopy = tool("objcopy") else { throw ToolError(description: "no binutils") }
+        guard let asPath = tool("as"), let objcopy = tool("objcopy") else {
+            throw ToolError(description: "no binutils")
+        }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tinyguest-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let object = dir.appendingPathComponent("\(name).o").path
         let binary = dir.appendingPathComponent("\(name).bin").path
-        try run(asPath, ["--64", "-I", sourceDirectory.path, "-o", object, sourceDirectory.appendingPathComponent("\(name).S").path])
+        try run(
+            asPath,
+            [
+                "--64", "-I", sourceDirectory.path, "-o", object,
+                sourceDirectory.appendingPathComponent("\(name).S").path,
+            ])
         try run(objcopy, ["-O", "binary", "-j", ".text", object, binary])
         return [UInt8](try Data(contentsOf: URL(fileURLWithPath: binary)))
     }

@@ -6,7 +6,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// What a `Machine` is built from (everything KVM needs before the first vCPU runs).
@@ -80,7 +80,9 @@ public final class Machine: PlatformControl, Sendable {
     /// Creates the VM: memory slots, TSS and identity map, in-kernel irqchip and PIT,
     /// user-space MSR exits and the MSR filter. vCPUs are created when the machine starts.
     /// - Throws: `VMMError` (`.kvmSetup` with the `KVMError` as cause, or `.invalidConfiguration`).
-    public init(_ configuration: MachineConfiguration, system: KVMSystem? = nil, logger: Logger = Logger(label: "swifthv.vmm"))
+    public init(
+        _ configuration: MachineConfiguration, system: KVMSystem? = nil, logger: Logger = Logger(label: "swifthv.vmm")
+    )
         throws(VMMError)
     {
         guard configuration.vcpuCount >= 1 && configuration.vcpuCount <= 255 else {

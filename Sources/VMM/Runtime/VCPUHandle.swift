@@ -2,7 +2,7 @@ import KVM
 import Synchronization
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// The `Sendable` side of one vCPU (Firecracker's `VcpuHandle`): other threads use it to stop
@@ -46,7 +46,8 @@ public final class VCPUHandle: Sendable {
     /// Exits to user space so far, and instructions the user-space fallback emulated.
     public var statistics: VCPUStatistics {
         VCPUStatistics(
-            index: index, exits: exitCount.load(ordering: .relaxed), emulatedInstructions: emulatedCount.load(ordering: .relaxed))
+            index: index, exits: exitCount.load(ordering: .relaxed),
+            emulatedInstructions: emulatedCount.load(ordering: .relaxed))
     }
 
     func countExit() { exitCount.add(1, ordering: .relaxed) }

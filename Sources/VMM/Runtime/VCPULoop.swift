@@ -88,7 +88,9 @@ struct VCPUIO: CPUIO {
 
     var vpIndex: Int { vcpu.id }
     func portRead(_ port: IOPort, width: AccessWidth) -> UInt64 { io.portIO.read(port, width: width) }
-    func portWrite(_ port: IOPort, width: AccessWidth, value: UInt64) { io.portIO.write(port, width: width, value: value) }
+    func portWrite(_ port: IOPort, width: AccessWidth, value: UInt64) {
+        io.portIO.write(port, width: width, value: value)
+    }
     func mmioRead(_ address: UInt64, width: AccessWidth) -> UInt64 { io.mmio.read(address, width: width) }
     func mmioWrite(_ address: UInt64, width: AccessWidth, value: UInt64) {
         io.mmio.write(address, width: width, value: value)
