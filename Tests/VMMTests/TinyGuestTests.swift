@@ -72,6 +72,21 @@ struct TinyGuestTests {
     }
 
     @Test
+    func guestSeesHostCompatibleCPUID() throws {
+        let machine = try TinyGuest.machine("cpuid")
+        let ports = TestPorts { port, _ in if port == 0xe6 { machine.requestStop(.powerOff) } }
+        let (pio, mmio) = try buses(ports)
+        #expect(try TinyGuest.run(machine, MachineIO(portIO: pio, mmio: mmio)) == .powerOff)
+        #expect(ports.values(at: 0xe2).count == 1)
+        #expect(ports.values(at: 0xe2).first != 0x4b4d_564b)  // "KVMK"
+        let leaf1 = UInt32(truncatingIfNeeded: ports.values(at: 0xe3).first ?? 0)
+        #expect(leaf1 & HostCompatibility.hypervisorBit != 0)
+        if HostCompatibility.resolve().kind == .nestedPVM {
+            #expect(leaf1 & HostCompatibility.cx16Bit == 0)
+        }
+    }
+
+    @Test
     func tripleFaultResets() throws {
         let machine = try TinyGuest.machine("triplefault")
         let (pio, mmio) = try buses(TestPorts())
