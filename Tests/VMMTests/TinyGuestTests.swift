@@ -109,6 +109,13 @@ struct TinyGuestTests {
         #expect(machine.waitUntilStopped() == .stopRequested)
     }
 
+    @Test func asyncWaitForStop() async throws {
+        let machine = try TinyGuest.machine("triplefault")
+        let (pio, mmio) = try buses(TestPorts())
+        try machine.start(MachineIO(portIO: pio, mmio: mmio))
+        #expect(await machine.waitForStop() == .reset)
+    }
+
     @Test func startingTwiceIsRefused() throws {
         let machine = try TinyGuest.machine("triplefault")
         let (pio, mmio) = try buses(TestPorts())

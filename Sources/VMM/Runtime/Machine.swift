@@ -64,7 +64,7 @@ public final class Machine: PlatformControl, Sendable {
     /// The KVM VM (for irqfd/ioeventfd wiring the machine does not wrap).
     public let vm: VirtualMachine
     public let configuration: MachineConfiguration
-    private let logger: Logger
+    let logger: Logger
     private let handles: [VCPUHandle]
 
     private enum Phase { case created, running([SpawnedThread]), finished }
@@ -193,6 +193,14 @@ public final class Machine: PlatformControl, Sendable {
         }
         for t in threads { t.join() }
         return state.withLock { $0.stopReason } ?? .stopRequested
+    }
+
+    /// Waits for the machine to stop without blocking a Swift concurrency thread: the join
+    /// happens on a dedicated pthread.
+    public func waitForStop() async -> StopReason {
+        await withCheckedContinuation { (continuation: CheckedContinuation<StopReason, Never>) in
+            spawnThread(name: "vm-wait") { continuation.resume(returning: self.waitUntilStopped()) }.detach()
+        }
     }
 
     /// `start` then `waitUntilStopped`: runs the VM until it stops.

@@ -35,6 +35,12 @@ struct VCPUContext: Sendable {
         let config = machine.configuration
         try vcpu.setCPUID(Machine.cpuid(config.cpuid, vcpu: index, count: config.vcpuCount))
         try vcpu.configureLegacyLINT()
+        // Fast strings on, as firmware leaves it (Linux on Intel drops ERMS/REP_GOOD without it).
+        do throws(KVMError) {
+            try vcpu.setMSRs([(index: 0x1a0, value: 1)])
+        } catch {
+            machine.logger.debug("vCPU \(index): IA32_MISC_ENABLE not set: \(error)")
+        }
         if index == 0 {
             let reset = try vcpu.specialRegisters()
             try vcpu.setSpecialRegisters(config.boot.specialRegisters(over: reset))
