@@ -1,5 +1,6 @@
 import Chipset
 import KVM
+import Logging
 
 /// Everything one vCPU thread needs, handed to it once at spawn.
 struct VCPUContext: Sendable {
@@ -54,7 +55,7 @@ struct VCPUContext: Sendable {
 
     /// Runs until a stop is requested (returns nil) or an exit stops the machine.
     private func runLoop(_ vcpu: VCPU) -> StopReason? {
-        let cpuio = VCPUIO(vcpu: vcpu, io: io)
+        let cpuio = VCPUIO(vcpu: vcpu, io: io, logger: machine.logger)
         while !handle.stopRequested {
             let exit: VMExit
             do throws(KVMError) {
@@ -91,6 +92,7 @@ struct VCPUContext: Sendable {
 struct VCPUIO: CPUIO {
     let vcpu: VCPU
     let io: MachineIO
+    let logger: Logger
 
     var vpIndex: Int { vcpu.id }
     func portRead(_ port: IOPort, width: AccessWidth) -> UInt64 { io.portIO.read(port, width: width) }
@@ -101,8 +103,19 @@ struct VCPUIO: CPUIO {
     func mmioWrite(_ address: UInt64, width: AccessWidth, value: UInt64) {
         io.mmio.write(address, width: width, value: value)
     }
-    func readMSR(_ index: UInt32) -> UInt64? { io.msrHandler.readMSR(index, vp: vcpu.id) }
-    func writeMSR(_ index: UInt32, value: UInt64) -> Bool { io.msrHandler.writeMSR(index, value: value, vp: vcpu.id) }
+    func readMSR(_ index: UInt32) -> UInt64? {
+        let value = io.msrHandler.readMSR(index, vp: vcpu.id)
+        if value == nil { logger.debug("vCPU \(vcpu.id): rdmsr 0x\(String(index, radix: 16)) refused (#GP)") }
+        return value
+    }
+    func writeMSR(_ index: UInt32, value: UInt64) -> Bool {
+        let accepted = io.msrHandler.writeMSR(index, value: value, vp: vcpu.id)
+        if !accepted {
+            logger.debug(
+                "vCPU \(vcpu.id): wrmsr 0x\(String(index, radix: 16)) = 0x\(String(value, radix: 16)) refused (#GP)")
+        }
+        return accepted
+    }
     func registerHook(for port: IOPort) -> (any RegisterPortHook)? { io.portHooks[port] }
     func registers() -> GeneralRegisters? { try? vcpu.registers() }
 }
