@@ -87,6 +87,22 @@ struct TinyGuestTests {
     }
 
     @Test
+    func stacAndClacSetAndClearAC() throws {
+        let machine = try TinyGuest.machine("smap")
+        let ports = TestPorts { port, _ in if port == 0xe6 { machine.requestStop(.powerOff) } }
+        let (pio, mmio) = try buses(ports)
+        #expect(try TinyGuest.run(machine, MachineIO(portIO: pio, mmio: mmio)) == .powerOff)
+        let afterStac = try #require(ports.values(at: 0xe2).first)
+        let afterClac = try #require(ports.values(at: 0xe3).first)
+        guard afterStac != 0xffff_ffff else {
+            print("VMMTests: guest CPUID has no SMAP; stac/clac not exercised")
+            return
+        }
+        #expect(afterStac & EmulationFallback.rflagsAC != 0)
+        #expect(afterClac & EmulationFallback.rflagsAC == 0)
+    }
+
+    @Test
     func tripleFaultResets() throws {
         let machine = try TinyGuest.machine("triplefault")
         let (pio, mmio) = try buses(TestPorts())
