@@ -30,6 +30,13 @@ int ckvm_install_kick_handler(int signo) {
     return sigaction(signo, &action, NULL);
 }
 
+int ckvm_unblock_signal(int signo) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 void ckvm_set_thread_run(struct kvm_run *run) { ckvm_thread_run = run; }
 
 int ckvm_pthread_setname(const char *name) { return pthread_setname_np(pthread_self(), name); }

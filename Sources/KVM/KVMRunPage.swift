@@ -1,7 +1,7 @@
 import CKVM
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// The shared `kvm_run` page of one vCPU: either the kernel's mapping of the vCPU fd or, for
@@ -94,7 +94,8 @@ public final class KVMRunPage {
     private func storeLE(_ value: UInt64, at offset: Int, size width: Int) {
         for i in 0..<width {
             // SAFETY: callers validated offset + width <= size.
-            base.storeBytes(of: UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))), toByteOffset: offset + i, as: UInt8.self)
+            base.storeBytes(
+                of: UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))), toByteOffset: offset + i, as: UInt8.self)
         }
     }
 

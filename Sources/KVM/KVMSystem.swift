@@ -2,7 +2,7 @@ import CKVM
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// An open `/dev/kvm`: system-wide queries and VM creation.
@@ -27,7 +27,8 @@ public final class KVMSystem: Sendable {
         let owned = OwnedDescriptor(raw)
         let version = try kvmIoctl(raw, .getAPIVersion)
         guard version == KVM_API_VERSION else {
-            throw KVMError("KVM_GET_API_VERSION", .notSupported, detail: "API version \(version), need \(KVM_API_VERSION)")
+            throw KVMError(
+                "KVM_GET_API_VERSION", .notSupported, detail: "API version \(version), need \(KVM_API_VERSION)")
         }
         let size = try kvmIoctl(raw, .getVCPUMmapSize)
         guard Int(size) >= MemoryLayout<kvm_run>.size else {

@@ -2,7 +2,7 @@ import CKVM
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 // The one seam through which every KVM ioctl reaches libc. errno is read in the same

@@ -1,7 +1,7 @@
 import CKVM
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 private final class ThreadBox {
@@ -20,6 +20,9 @@ public struct SpawnedThread: Sendable {
 
     /// `pthread_join`: waits for the thread to finish. Call at most once.
     public func join() { _ = pthread_join(id, nil) }
+
+    /// `pthread_detach`: the thread's resources go when it ends; do not join it afterwards.
+    public func detach() { _ = pthread_detach(id) }
 }
 
 /// Starts a pthread (not a Swift concurrency thread: `KVM_RUN` blocks) and transfers ownership

@@ -2,7 +2,7 @@ import CKVM
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// One virtual CPU: the vCPU fd and its `kvm_run` page.
@@ -46,6 +46,9 @@ public final class VCPU {
         checkThread()
         VCPUKick.installHandler()
         ckvm_set_thread_run(page.runPointer)
+        // After registering: a kick that arrives from here on finds the page.
+        let rc = ckvm_unblock_signal(VCPUKick.signal)
+        precondition(rc == 0, "pthread_sigmask failed: \(rc)")
         kicksEnabled = true
     }
 

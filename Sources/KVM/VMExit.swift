@@ -63,7 +63,9 @@ public struct InternalError: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         var s = "internal error, suberror \(suberror)"
-        if let bytes = instructionBytes { s += ", instruction bytes " + bytes.map { hexByte($0) }.joined(separator: " ") }
+        if let bytes = instructionBytes {
+            s += ", instruction bytes " + bytes.map { hexByte($0) }.joined(separator: " ")
+        }
         return s
     }
 }

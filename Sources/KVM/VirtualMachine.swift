@@ -4,7 +4,7 @@ import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// A KVM virtual machine (the VM fd): memory slots, in-kernel irqchip and PIT, MSR filtering,
@@ -35,7 +35,9 @@ public final class VirtualMachine: Sendable {
     }
 
     /// `KVM_SET_USER_MEMORY_REGION` for one slot.
-    public func setUserMemoryRegion(slot: UInt32, guestAddress: UInt64, size: UInt64, hostAddress: UInt64, flags: UInt32 = 0)
+    public func setUserMemoryRegion(
+        slot: UInt32, guestAddress: UInt64, size: UInt64, hostAddress: UInt64, flags: UInt32 = 0
+    )
         throws(KVMError)
     {
         var region = kvm_userspace_memory_region(
@@ -88,7 +90,9 @@ public final class VirtualMachine: Sendable {
         var cap = kvm_enable_cap()
         cap.cap = UInt32(capability.rawValue)
         withUnsafeMutableBytes(of: &cap.args) { raw in
-            for (i, a) in arguments.prefix(4).enumerated() { raw.storeBytes(of: a, toByteOffset: i * 8, as: UInt64.self) }
+            for (i, a) in arguments.prefix(4).enumerated() {
+                raw.storeBytes(of: a, toByteOffset: i * 8, as: UInt64.self)
+            }
         }
         try kvmIoctl(fd.rawValue, .enableCap, &cap, detail: "capability \(capability.rawValue)")
     }
@@ -171,7 +175,9 @@ public final class VirtualMachine: Sendable {
         let owned = OwnedDescriptor(raw)
         let size = system.vcpuMmapSize
         let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, raw, 0)
-        guard let p, p != MAP_FAILED else { throw KVMError("mmap(kvm_run)", Errno(rawValue: errno), detail: "vCPU \(id)") }
+        guard let p, p != MAP_FAILED else {
+            throw KVMError("mmap(kvm_run)", Errno(rawValue: errno), detail: "vCPU \(id)")
+        }
         return VCPU(id: id, vm: self, fd: owned, page: KVMRunPage(mapping: p, size: size))
     }
 }

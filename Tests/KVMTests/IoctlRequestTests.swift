@@ -23,9 +23,15 @@ import Testing
     /// The C re-exports agree with the asm-generic encoding computed from Swift's view of the
     /// structure sizes (so a wrong import of a struct would show here).
     @Test func encodingMatchesCValues() {
-        func w<T>(_ nr: UInt8, _: T.Type) -> UInt { IoctlRequest.encode(direction: 1, type: 0xAE, number: nr, size: MemoryLayout<T>.size) }
-        func r<T>(_ nr: UInt8, _: T.Type) -> UInt { IoctlRequest.encode(direction: 2, type: 0xAE, number: nr, size: MemoryLayout<T>.size) }
-        func rw<T>(_ nr: UInt8, _: T.Type) -> UInt { IoctlRequest.encode(direction: 3, type: 0xAE, number: nr, size: MemoryLayout<T>.size) }
+        func w<T>(_ nr: UInt8, _: T.Type) -> UInt {
+            IoctlRequest.encode(direction: 1, type: 0xAE, number: nr, size: MemoryLayout<T>.size)
+        }
+        func r<T>(_ nr: UInt8, _: T.Type) -> UInt {
+            IoctlRequest.encode(direction: 2, type: 0xAE, number: nr, size: MemoryLayout<T>.size)
+        }
+        func rw<T>(_ nr: UInt8, _: T.Type) -> UInt {
+            IoctlRequest.encode(direction: 3, type: 0xAE, number: nr, size: MemoryLayout<T>.size)
+        }
         func none(_ nr: UInt8) -> UInt { IoctlRequest.encode(direction: 0, type: 0xAE, number: nr, size: 0) }
         let expected: [(IoctlRequest, UInt)] = [
             (.getAPIVersion, none(0x00)), (.createVM, none(0x01)), (.checkExtension, none(0x03)),

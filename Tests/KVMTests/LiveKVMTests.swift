@@ -19,11 +19,12 @@ let kvmUsable: Bool = {
         #expect(try kvm.msrIndexList().contains(0x10))  // IA32_TSC
     }
 
-    /// Real mode, no irqchip: `mov dx,0x3f8; mov al,'K'; out dx,al; mov al,[0x2000]; hlt`.
+    /// Real mode, no irqchip: `mov dx,0x3f8; mov al,'K'; out dx,al; in al,dx; hlt`.
     @Test func realModePortIOThenHalt() throws {
         let kvm = try KVMSystem.open()
         let vm = try kvm.createVM()
-        let memory = try GuestMemory.anonymous(regions: [GuestAddressRange(start: .init(0), length: 0x10000)!])
+        let range = try #require(GuestAddressRange(start: .init(0), length: 0x10000))
+        let memory = try GuestMemory.anonymous(regions: [range])
         try memory.write([0xba, 0xf8, 0x03, 0xb0, 0x4b, 0xee, 0xec, 0xf4], at: .init(0x1000))
         try vm.map(memory)
         try vm.setTSSAddress()

@@ -21,7 +21,9 @@ import Testing
     func portReadReturnsTruncatedValue(width: AccessWidth) {
         let io = FakeCPUIO()
         io.portValues[0x71] = 0xAABB_CCDD_EEFF
-        #expect(handle(.ioIn(port: 0x71, size: width.rawValue, count: 1), io: io) == .resume(.ioIn([width.truncate(0xAABB_CCDD_EEFF)])))
+        #expect(
+            handle(.ioIn(port: 0x71, size: width.rawValue, count: 1), io: io)
+                == .resume(.ioIn([width.truncate(0xAABB_CCDD_EEFF)])))
     }
 
     @Test func badWidthStopsWithRIP() {
@@ -49,8 +51,11 @@ import Testing
         io.acceptedMSRWrites = [0x4000_0000]
         #expect(handle(.rdmsr(index: 0x4000_0001, reason: .filter), io: io) == .resume(.msrRead(0x1234)))
         #expect(handle(.rdmsr(index: 0x4000_0099, reason: .filter), io: io) == .resume(.msrRead(nil)))
-        #expect(handle(.wrmsr(index: 0x4000_0000, value: 5, reason: .filter), io: io) == .resume(.msrWrite(accepted: true)))
-        #expect(handle(.wrmsr(index: 0x4000_0002, value: 5, reason: .filter), io: io) == .resume(.msrWrite(accepted: false)))
+        #expect(
+            handle(.wrmsr(index: 0x4000_0000, value: 5, reason: .filter), io: io) == .resume(.msrWrite(accepted: true)))
+        #expect(
+            handle(.wrmsr(index: 0x4000_0002, value: 5, reason: .filter), io: io) == .resume(.msrWrite(accepted: false))
+        )
     }
 
     @Test func registerHookSeesAndSetsRegisters() {
@@ -68,7 +73,8 @@ import Testing
 
         var afterRead = io.regs ?? GeneralRegisters()
         afterRead.rbx = 0x77
-        #expect(handle(.ioIn(port: 0x5a, size: 2, count: 1), io: io) == .resumeWithRegisters(afterRead, .ioIn([0x1234])))
+        #expect(
+            handle(.ioIn(port: 0x5a, size: 2, count: 1), io: io) == .resumeWithRegisters(afterRead, .ioIn([0x1234])))
     }
 
     @Test func hookWithoutRegistersStops() {
@@ -145,7 +151,9 @@ import Testing
 
     @Test func otherInternalErrorsStop() {
         let io = FakeCPUIO()
-        guard case .stop(.error(let m)) = handle(.internalError(InternalError(suberror: 3, data: [], instructionBytes: nil)), io: io)
+        guard
+            case .stop(.error(let m)) = handle(
+                .internalError(InternalError(suberror: 3, data: [], instructionBytes: nil)), io: io)
         else {
             Issue.record("expected a stop")
             return

@@ -24,12 +24,16 @@ final class FakeCPUIO: CPUIO {
         log.append(.portRead(port.rawValue, width))
         return portValues[port.rawValue] ?? width.allOnes
     }
-    func portWrite(_ port: IOPort, width: AccessWidth, value: UInt64) { log.append(.portWrite(port.rawValue, width, value)) }
+    func portWrite(_ port: IOPort, width: AccessWidth, value: UInt64) {
+        log.append(.portWrite(port.rawValue, width, value))
+    }
     func mmioRead(_ address: UInt64, width: AccessWidth) -> UInt64 {
         log.append(.mmioRead(address, width))
         return mmioValues[address] ?? width.allOnes
     }
-    func mmioWrite(_ address: UInt64, width: AccessWidth, value: UInt64) { log.append(.mmioWrite(address, width, value)) }
+    func mmioWrite(_ address: UInt64, width: AccessWidth, value: UInt64) {
+        log.append(.mmioWrite(address, width, value))
+    }
     func readMSR(_ index: UInt32) -> UInt64? {
         log.append(.msrRead(index))
         return msrValues[index]

@@ -40,7 +40,8 @@ import Testing
 
     @Test func hardwareCPUIDKeepsCX16ButDropsKVMSignature() {
         let guest = HostCompatibility(kind: .hardware).guestCPUID(from: supported)
-        #expect(guest.first { $0.function == 1 }.map { $0.ecx & HostCompatibility.cx16Bit } == HostCompatibility.cx16Bit)
+        #expect(
+            guest.first { $0.function == 1 }.map { $0.ecx & HostCompatibility.cx16Bit } == HostCompatibility.cx16Bit)
         #expect(!guest.contains { $0.function == 0x4000_0000 })
         #expect(HostCompatibility(kind: .hardware).kernelCommandLineAdditions.isEmpty)
     }
@@ -55,7 +56,9 @@ import Testing
     }
 
     @Test func mergeReplacesSameLeaf() {
-        let hv = [CPUIDEntry(function: 0x4000_0000, eax: 0x4000_0006, ebx: 0x7263_694d, ecx: 0x666f_736f, edx: 0x7648_2074)]
+        let hv = [
+            CPUIDEntry(function: 0x4000_0000, eax: 0x4000_0006, ebx: 0x7263_694d, ecx: 0x666f_736f, edx: 0x7648_2074)
+        ]
         let base = HostCompatibility(kind: .nestedPVM).guestCPUID(from: supported)
         let merged = HostCompatibility.merging(hv, into: base)
         #expect(merged.filter { $0.function == 0x4000_0000 } == hv)
@@ -65,8 +68,10 @@ import Testing
 
     @Test func perVCPUTopology() {
         let entries = Machine.cpuid(
-            [CPUIDEntry(function: 1, eax: 0, ebx: 0xff00_0800, ecx: 0, edx: 0),
-             CPUIDEntry(function: 0xb, index: 1, flags: 1, eax: 0, ebx: 0, ecx: 0, edx: 9)], vcpu: 2, count: 4)
+            [
+                CPUIDEntry(function: 1, eax: 0, ebx: 0xff00_0800, ecx: 0, edx: 0),
+                CPUIDEntry(function: 0xb, index: 1, flags: 1, eax: 0, ebx: 0, ecx: 0, edx: 9),
+            ], vcpu: 2, count: 4)
         #expect(entries[0].ebx == 0x0204_0800)
         #expect(entries[1].edx == 2)
     }

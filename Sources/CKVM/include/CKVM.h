@@ -68,6 +68,9 @@ static const unsigned long CKVM_SET_MP_STATE = KVM_SET_MP_STATE;
 int ckvm_sigrtmin(void);
 /// Installs the kick handler for `signo` (process-wide, SA_RESTART). Returns 0 or -1/errno.
 int ckvm_install_kick_handler(int signo);
+/// Unblocks `signo` in the calling thread (threads inherit the creator's mask, and Dispatch
+/// worker threads block almost every signal). Returns 0 or an errno value.
+int ckvm_unblock_signal(int signo);
 /// Registers (or, with NULL, unregisters) the calling thread's kvm_run page for the handler.
 void ckvm_set_thread_run(struct kvm_run *run);
 /// Atomic store to kvm_run.immediate_exit (the handler writes it concurrently).

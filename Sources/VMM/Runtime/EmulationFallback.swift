@@ -43,7 +43,11 @@ public enum EmulationFallback {
             case 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65, 0x67: break
             default: break
             }
-            if [0xf0, 0xf3, 0xf2, 0x66, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65, 0x67].contains(bytes[i]) { i += 1 } else { break }
+            if [0xf0, 0xf3, 0xf2, 0x66, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65, 0x67].contains(bytes[i]) {
+                i += 1
+            } else {
+                break
+            }
         }
         var rexW = false
         if i < bytes.count, bytes[i] & 0xf0 == 0x40 {
@@ -91,8 +95,10 @@ public enum EmulationFallback {
                 return [5: "lfence", 6: "mfence", 7: "sfence"][reg]
             }
             let w = rexW ? "64" : ""
-            return [0: "fxsave\(w)", 1: "fxrstor\(w)", 2: "ldmxcsr", 3: "stmxcsr", 4: "xsave\(w)", 5: "xrstor\(w)",
-                    6: "xsaveopt\(w)", 7: "clflush"][reg]
+            return [
+                0: "fxsave\(w)", 1: "fxrstor\(w)", 2: "ldmxcsr", 3: "stmxcsr", 4: "xsave\(w)", 5: "xrstor\(w)",
+                6: "xsaveopt\(w)", 7: "clflush",
+            ][reg]
         case 0xc7:
             guard let reg = modrmReg(2) else { return nil }
             if modrmIsRegister(2) { return [6: "rdrand", 7: "rdseed"][reg] }

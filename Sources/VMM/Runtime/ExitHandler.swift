@@ -49,7 +49,9 @@ public func handle(_ exit: VMExit, io: some CPUIO) -> ExitAction {
                 return .stop(.error("vCPU \(io.vpIndex): registers unreadable for hooked port \(p)"))
             }
             let before = regs
-            let values = (0..<count).map { _ in width.truncate(hook.portRead(p, width: width, registers: &regs, vp: io.vpIndex)) }
+            let values = (0..<count).map { _ in
+                width.truncate(hook.portRead(p, width: width, registers: &regs, vp: io.vpIndex))
+            }
             return regs == before ? .resume(.ioIn(values)) : .resumeWithRegisters(regs, .ioIn(values))
         }
         return .resume(.ioIn((0..<count).map { _ in width.truncate(io.portRead(p, width: width)) }))

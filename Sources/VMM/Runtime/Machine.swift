@@ -5,6 +5,10 @@ import KVM
 import Logging
 import Synchronization
 
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
 /// What a `Machine` is built from (everything KVM needs before the first vCPU runs).
 public struct MachineConfiguration: Sendable {
     /// Guest RAM; every region becomes a KVM memory slot.
@@ -60,7 +64,7 @@ public final class Machine: PlatformControl, Sendable {
     /// The KVM VM (for irqfd/ioeventfd wiring the machine does not wrap).
     public let vm: VirtualMachine
     public let configuration: MachineConfiguration
-    private let logger: Logger
+    let logger: Logger
     private let handles: [VCPUHandle]
 
     private enum Phase { case created, running([SpawnedThread]), finished }
@@ -69,11 +73,16 @@ public final class Machine: PlatformControl, Sendable {
         var stopReason: StopReason?
     }
     private let state = Mutex(State())
+    /// vCPUs created and configured; the boot vCPU runs only when all are (an INIT/SIPI sent
+    /// before an AP exists, or before its MP state is set, would be lost).
+    private let configuredVCPUs = Atomic<Int>(0)
 
     /// Creates the VM: memory slots, TSS and identity map, in-kernel irqchip and PIT,
     /// user-space MSR exits and the MSR filter. vCPUs are created when the machine starts.
     /// - Throws: `VMMError` (`.kvmSetup` with the `KVMError` as cause, or `.invalidConfiguration`).
-    public init(_ configuration: MachineConfiguration, system: KVMSystem? = nil, logger: Logger = Logger(label: "swifthv.vmm"))
+    public init(
+        _ configuration: MachineConfiguration, system: KVMSystem? = nil, logger: Logger = Logger(label: "swifthv.vmm")
+    )
         throws(VMMError)
     {
         guard configuration.vcpuCount >= 1 && configuration.vcpuCount <= 255 else {
@@ -131,6 +140,9 @@ public final class Machine: PlatformControl, Sendable {
     /// Sends message-signalled interrupts (`KVM_SIGNAL_MSI`).
     public var msi: MSISender { MSISender(vm: vm, logger: logger) }
 
+    /// Per-vCPU counters (exits, emulated instructions); readable while the machine runs.
+    public var statistics: [VCPUStatistics] { handles.map(\.statistics) }
+
     // MARK: Lifecycle
 
     /// `PlatformControl`: a device asks for power off or reset.
@@ -152,6 +164,17 @@ public final class Machine: PlatformControl, Sendable {
         }
         if first { logger.info("machine stopping: \(reason)") }
         for h in handles { h.requestStop() }
+    }
+
+    /// Called by each vCPU thread once its vCPU is configured.
+    func vcpuConfigured() { configuredVCPUs.add(1, ordering: .releasing) }
+
+    /// Blocks the boot vCPU's thread until every vCPU is configured (or a stop is requested).
+    /// Start-up only, so a short sleep loop is enough.
+    func waitForAllVCPUs(_ handle: VCPUHandle) {
+        while configuredVCPUs.load(ordering: .acquiring) < configuration.vcpuCount && !handle.stopRequested {
+            usleep(500)
+        }
     }
 
     /// Starts one pthread per vCPU and returns.
@@ -177,6 +200,14 @@ public final class Machine: PlatformControl, Sendable {
         }
         for t in threads { t.join() }
         return state.withLock { $0.stopReason } ?? .stopRequested
+    }
+
+    /// Waits for the machine to stop without blocking a Swift concurrency thread: the join
+    /// happens on a dedicated pthread.
+    public func waitForStop() async -> StopReason {
+        await withCheckedContinuation { (continuation: CheckedContinuation<StopReason, Never>) in
+            spawnThread(name: "vm-wait") { continuation.resume(returning: self.waitUntilStopped()) }.detach()
+        }
     }
 
     /// `start` then `waitUntilStopped`: runs the VM until it stops.

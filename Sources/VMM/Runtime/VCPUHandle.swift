@@ -2,7 +2,7 @@ import KVM
 import Synchronization
 
 #if canImport(Glibc)
-@preconcurrency import Glibc
+    @preconcurrency import Glibc
 #endif
 
 /// The `Sendable` side of one vCPU (Firecracker's `VcpuHandle`): other threads use it to stop
@@ -17,6 +17,8 @@ public final class VCPUHandle: Sendable {
     /// The vCPU index (= APIC id).
     public let index: Int
     private let stop = Atomic<Bool>(false)
+    private let exitCount = Atomic<UInt64>(0)
+    private let emulatedCount = Atomic<UInt64>(0)
     private struct ThreadState {
         var thread: pthread_t?
         var alive = false
@@ -41,6 +43,16 @@ public final class VCPUHandle: Sendable {
         }
     }
 
+    /// Exits to user space so far, and instructions the user-space fallback emulated.
+    public var statistics: VCPUStatistics {
+        VCPUStatistics(
+            index: index, exits: exitCount.load(ordering: .relaxed),
+            emulatedInstructions: emulatedCount.load(ordering: .relaxed))
+    }
+
+    func countExit() { exitCount.add(1, ordering: .relaxed) }
+    func countEmulated() { emulatedCount.add(1, ordering: .relaxed) }
+
     /// Called on the vCPU thread once its page is registered for kicks.
     func attach() {
         state.withLock { s in
@@ -53,4 +65,13 @@ public final class VCPUHandle: Sendable {
     func detach() {
         state.withLock { $0.alive = false }
     }
+}
+
+/// Counters of one vCPU, for diagnostics (exit rates show where a slow guest spends its time).
+public struct VCPUStatistics: Sendable, Hashable {
+    public let index: Int
+    /// Exits that reached user space (interrupted runs included).
+    public let exits: UInt64
+    /// Instructions emulated by `EmulationFallback` (int3, clac, stac, fwait).
+    public let emulatedInstructions: UInt64
 }
