@@ -29,7 +29,9 @@ fi
 
 # The KVP daemon talks to the host over /dev/vmbus/hv_kvp, which hv_utils creates once the host
 # offers the KVP integration service; give it a moment to appear.
-if command -v hv_kvp_daemon >/dev/null; then
+if ! grep -q '^hv_utils ' /proc/modules && [ ! -d /sys/bus/vmbus/drivers/hv_utils ]; then
+  echo "swifthv-init: hv_utils not loaded (no Hyper-V VMBus?), KVP daemon not started"
+elif command -v hv_kvp_daemon >/dev/null; then
   i=0
   while [ ! -e /dev/vmbus/hv_kvp ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
   if [ -e /dev/vmbus/hv_kvp ]; then

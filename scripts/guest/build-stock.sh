@@ -3,6 +3,7 @@
 # amd64-unsigned), its ELF vmlinux extracted on the host, and an uncompressed newc initramfs
 # with busybox-static, the Hyper-V modules, Debian's hyperv-daemons and guest/stock-init.sh as
 # /init. No root needed except to install missing host packages. Prints the image directory.
+# With --cached, only looks: prints the directory if that image is already built, else exits 3.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -29,6 +30,7 @@ key=$(content_hash "$REPO/guest/stock-init.sh" "${BASH_SOURCE[0]}" "$kpkg=$kver_
   "hyperv-daemons=$dver" "busybox-static=$(pkg_version busybox-static)" "${MODULES[*]}")
 out=$IMAGES/stock-$key
 if [ -f "$out/vmlinux" ] && [ -f "$out/initramfs.cpio" ]; then echo "$out"; exit 0; fi
+[ "${1:-}" != --cached ] || exit 3
 
 # apt-get download names files with the epoch's ':' escaped as %3a.
 deb() { ls "$dl/$1"_*"_amd64.deb" 2>/dev/null | head -n 1; }

@@ -8,15 +8,18 @@
 #                                      cannot make any). Deliberately has no /sbin/poweroff.
 #   build-test-initramfs.sh --busybox  /init = guest/stock-init.sh under busybox-static (for hosts
 #                                      with hardware virtualization, where user space works).
+#   --cached                           only look: print the directory if built, else exit 3.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-variant=spin
-case "${1:-}" in
-  "") ;;
-  --busybox) variant=busybox ;;
-  *) die "usage: build-test-initramfs.sh [--busybox]" ;;
-esac
+variant=spin cached=
+for a in "$@"; do
+  case "$a" in
+    --busybox) variant=busybox ;;
+    --cached) cached=1 ;;
+    *) die "usage: build-test-initramfs.sh [--busybox] [--cached]" ;;
+  esac
+done
 need_pkgs binutils gcc linux-source-6.1 >&2
 
 if [ "$variant" = spin ]; then
@@ -30,6 +33,7 @@ else
 fi
 out=$IMAGES/$name-$key
 if [ -f "$out/initramfs.cpio" ]; then echo "$out"; exit 0; fi
+[ -z "$cached" ] || exit 3
 
 mkdir -p "$IMAGES"
 tmp=$(mktemp -d "$IMAGES/.$name-$key.XXXXXX")

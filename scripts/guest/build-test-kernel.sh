@@ -3,7 +3,8 @@
 # Prints the image directory (holding vmlinux and bzImage) on stdout. Cached by content hash of
 # the config, the source package version, the compiler and this script; a rebuild after a
 # config change reuses the object directory ($CACHE/build/test-kernel), which takes about a
-# minute instead of four to five.
+# minute instead of four to five. With --cached, only looks: prints the directory if that image
+# is already built, else exits 3.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -23,6 +24,7 @@ out=$IMAGES/test-kernel-$key
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   echo "$out"; exit 0
 fi
+[ "${1:-}" != --cached ] || exit 3
 
 tree=$(linux_source_tree)
 obj=$CACHE/build/test-kernel
