@@ -11,13 +11,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # sd_mod is not a dependency of hv_storvsc but is what turns its SCSI disks into /dev/sd*.
 MODULES=(hv_vmbus hv_utils hv_storvsc sd_mod hv_netvsc hyperv-keyboard hv_balloon hv_sock)
 
-need_pkgs busybox-static lz4 kmod linux-source-6.1 gcc >&2
+cached=; [ "${1:-}" != --cached ] || cached=1
+[ -n "$cached" ] || need_pkgs busybox-static lz4 kmod linux-source-6.1 gcc >&2
 
 dl=$CACHE/downloads
-mkdir -p "$dl" "$IMAGES"
 kpkg=$(apt-cache pkgnames linux-image-6.1.0- \
   | grep -E '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' | sort -V | tail -n 1 || true)
-if [ -z "$kpkg" ]; then
+if [ -z "$kpkg" ] && [ -z "$cached" ]; then
   as_root apt-get update -qq
   kpkg=$(apt-cache pkgnames linux-image-6.1.0- \
     | grep -E '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' | sort -V | tail -n 1 || true)
@@ -30,7 +30,8 @@ key=$(content_hash "$REPO/guest/stock-init.sh" "${BASH_SOURCE[0]}" "$kpkg=$kver_
   "hyperv-daemons=$dver" "busybox-static=$(pkg_version busybox-static)" "${MODULES[*]}")
 out=$IMAGES/stock-$key
 if [ -f "$out/vmlinux" ] && [ -f "$out/initramfs.cpio" ]; then echo "$out"; exit 0; fi
-[ "${1:-}" != --cached ] || exit 3
+[ -z "$cached" ] || exit 3
+mkdir -p "$dl" "$IMAGES"
 
 # apt-get download names files with the epoch's ':' escaped as %3a.
 deb() { ls "$dl/$1"_*"_amd64.deb" 2>/dev/null | head -n 1; }

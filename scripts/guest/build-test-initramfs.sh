@@ -20,13 +20,13 @@ for a in "$@"; do
     *) die "usage: build-test-initramfs.sh [--busybox] [--cached]" ;;
   esac
 done
-need_pkgs binutils gcc linux-source-6.1 >&2
+[ -n "$cached" ] || need_pkgs binutils gcc linux-source-6.1 >&2
 
 if [ "$variant" = spin ]; then
   name=test-initramfs
   key=$(content_hash "$REPO/guest/init/spin-init.S" "${BASH_SOURCE[0]}" "$(as --version | head -1)")
 else
-  need_pkgs busybox-static >&2
+  [ -n "$cached" ] || need_pkgs busybox-static >&2
   name=test-initramfs-busybox
   key=$(content_hash "$REPO/guest/stock-init.sh" "${BASH_SOURCE[0]}" \
     "busybox-static=$(pkg_version busybox-static)")

@@ -16,7 +16,10 @@ REQUIRED_Y=(64BIT SMP HYPERVISOR_GUEST HYPERV HYPERV_UTILS HYPERV_STORAGE HYPERV
   IP_PNP_DHCP UNIX PRINTK)
 REQUIRED_OFF=(MODULES FTRACE KPROBES AUDIT SECURITY PTP_1588_CLOCK_KVM LEGACY_PTYS VT)
 
-need_pkgs linux-source-6.1 xz-utils lz4 flex bison bc libelf-dev libssl-dev make gcc binutils >&2
+cached=; [ "${1:-}" != --cached ] || cached=1
+# A --cached look installs nothing: without the tools the image cannot have been built either.
+[ -n "$cached" ] || need_pkgs linux-source-6.1 xz-utils lz4 flex bison bc libelf-dev libssl-dev \
+  make gcc binutils >&2
 
 src_ver=$(pkg_version linux-source-6.1)
 key=$(content_hash "$CONFIG" "${BASH_SOURCE[0]}" "linux-source-6.1=$src_ver" "$(gcc --version | head -1)")
@@ -24,7 +27,7 @@ out=$IMAGES/test-kernel-$key
 if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
   echo "$out"; exit 0
 fi
-[ "${1:-}" != --cached ] || exit 3
+[ -z "$cached" ] || exit 3
 
 tree=$(linux_source_tree)
 obj=$CACHE/build/test-kernel
