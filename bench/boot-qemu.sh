@@ -11,50 +11,63 @@
 #   source bench/boot-qemu.sh
 #   measure_boot LABEL TIMEOUT_S CMD...      prints "LABEL init=<s> [poweroff=<s>]"
 #   SYSRQ_KEYS=<bytes that make CMD send BREAK then 'o' on the guest's serial line> (optional)
-set -euo pipefail
+# Sourcing it defines functions and variables only (no `set -e` leaks into the caller).
 
 BOOT_MARKER=${BOOT_MARKER:-"Run /init as init process"}
 POWEROFF_MARKER=${POWEROFF_MARKER:-"reboot: Power down"}
 
 # measure_boot LABEL TIMEOUT_S CMD...: runs CMD, whose stdout is the guest's serial console,
 # and times the first line containing $BOOT_MARKER from the moment CMD starts. If $SYSRQ_KEYS is
-# set, it is then written to CMD's stdin and the time to $POWEROFF_MARKER (or CMD's exit) is
-# timed too. CMD is stopped afterwards. The console goes to ${BOOT_LOG:-/dev/null}.
-# Prints "LABEL init=SECONDS [poweroff=SECONDS]"; returns 1 if the marker never came.
+# set, it is then written to CMD's stdin (all but its last byte, 200 ms pause, the last byte:
+# BREAK then the SysRq key) and the time until $POWEROFF_MARKER or CMD's exit is measured too
+# (up to 30 s). CMD is stopped afterwards. The console goes to ${BOOT_LOG:-/dev/null}.
+# Prints "LABEL init=SECONDS [poweroff=SECONDS|timeout]"; returns 1 if $BOOT_MARKER never came.
 measure_boot() {
-  local label=$1 timeout=$2 t; shift 2
-  local log=${BOOT_LOG:-/dev/null} start now line init= off= rc=0
+  local label=$1 timeout=$2; shift 2
+  local log=${BOOT_LOG:-/dev/null} start now line t init= off=
   start=$(_usec)
   coproc GUEST { exec "$@" 2>&1; }
-  local out=${GUEST[0]} in=${GUEST[1]} pid=$GUEST_PID
+  local out in pid=$GUEST_PID
+  # Own copies of the pipe ends: bash closes the coproc's fds as soon as CMD exits.
+  exec {out}<&"${GUEST[0]}" {in}>&"${GUEST[1]}"
   while t=$(_left "$start" "$timeout") && IFS= read -r -t "$t" line <&"$out"; do
     printf '%s\n' "${line%$'\r'}" >>"$log"
     if [[ $line == *"$BOOT_MARKER"* ]]; then init=$(_since "$start"); break; fi
   done
   if [ -n "$init" ] && [ -n "${SYSRQ_KEYS:-}" ]; then
     now=$(_usec)
-    # BREAK first, then the SysRq key 200 ms later (the 8250 driver takes the next character
-    # after a break, within 5 s, as the SysRq command).
+    # The 8250 driver takes the first character after a BREAK (within 5 s) as the SysRq key.
     printf '%s' "${SYSRQ_KEYS%?}" >&"$in"; sleep 0.2; printf '%s' "${SYSRQ_KEYS: -1}" >&"$in"
-    while t=$(_left "$now" 30) && IFS= read -r -t "$t" line <&"$out"; do
-      printf '%s\n' "${line%$'\r'}" >>"$log"
-      if [[ $line == *"$POWEROFF_MARKER"* ]]; then off=$(_since "$now"); break; fi
+    off=timeout
+    while t=$(_left "$now" 30); do
+      if IFS= read -r -t "$t" line <&"$out"; then
+        printf '%s\n' "${line%$'\r'}" >>"$log"
+        [[ $line == *"$POWEROFF_MARKER"* ]] || continue
+      elif (($? <= 128)); then
+        :   # end of output: CMD exited
+      else
+        break
+      fi
+      off=$(_since "$now"); break
     done
-    [ -n "$off" ] || off=timeout
   fi
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  exec {out}<&- {in}>&-
   if [ -z "$init" ]; then echo "$label init=timeout(${timeout}s)"; return 1; fi
   echo "$label init=$init${off:+ poweroff=$off}"
-  return $rc
 }
 
 # _usec: the wall clock in microseconds.
 _usec() { local t=$EPOCHREALTIME; echo $((10#${t/./})); }
 # _since START: seconds since START (a _usec value), two decimals.
 _since() { local d=$(( $(_usec) - $1 )); printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000)); }
-# _left START TIMEOUT: whole seconds left of TIMEOUT counted from START (at least 1).
-_left() { local l=$(( $2 - ($(_usec) - $1) / 1000000 )); echo $((l > 0 ? l : 1)); }
+# _left START TIMEOUT: seconds (three decimals) left of TIMEOUT from START; fails when none are.
+_left() {
+  local l=$(( $2 * 1000000 - ($(_usec) - $1) ))
+  ((l > 0)) || return 1
+  printf '%d.%03d' $((l / 1000000)) $((l % 1000000 / 1000))
+}
 
 # qemu_tcg_cmd KERNEL INITRD [MEM_MIB]: the QEMU TCG command line for a test-kernel boot.
 qemu_tcg_cmd() {
@@ -89,4 +102,7 @@ main() {
     | awk '{ v[NR] = $1 } END { if (NR) printf "qemu-tcg-128MiB median init=%s s (%d runs)\n", v[int((NR + 1) / 2)], NR }'
 }
 
-if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; fi
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  set -euo pipefail
+  main "$@"
+fi
