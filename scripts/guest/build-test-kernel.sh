@@ -32,6 +32,11 @@ fi
 tree=$(linux_source_tree)
 obj=$CACHE/build/test-kernel
 mkdir -p "$obj" "$IMAGES"
+# One build at a time per cache: concurrent runs share the object directory. The second
+# waits, then finds the first one's image.
+exec 9>"$obj.lock"
+flock 9
+if [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then echo "$out"; exit 0; fi
 tmp=$(mktemp -d "$IMAGES/.test-kernel-$key.XXXXXX")
 log=$tmp/build.log
 start=$(date +%s)

@@ -53,8 +53,10 @@ publish() {
 }
 
 # make_cpio DESC OUT: writes the uncompressed newc cpio described by DESC (gen_init_cpio's
-# format). Every entry gets the same fixed mtime, so equal inputs give byte-equal archives.
+# format). Directories, nodes and the files generated next to OUT get one fixed mtime (host
+# files keep their package's), so equal inputs give byte-equal archives.
 make_cpio() {
+  find "$(dirname "$2")" -exec touch -h -d @1700000000 {} +
   "$(gen_init_cpio)" -t 1700000000 "$1" >"$2" || die "gen_init_cpio failed on $1"
 }
 
@@ -65,8 +67,8 @@ gen_init_cpio() {
   if [ ! -x "$tool" ]; then
     src=$(linux_source_tree)/usr/gen_init_cpio.c
     mkdir -p "$CACHE/tools"
-    gcc -O2 -o "$tool.tmp" "$src" || die "cannot compile $src"
-    mv "$tool.tmp" "$tool"
+    gcc -O2 -o "$tool.$$.tmp" "$src" || die "cannot compile $src"
+    mv "$tool.$$.tmp" "$tool"
   fi
   echo "$tool"
 }
@@ -77,6 +79,10 @@ linux_source_tree() {
   local ver tree
   ver=$(pkg_version linux-source-6.1)
   tree=$CACHE/src/linux-source-$ver
+  mkdir -p "$CACHE/src"
+  # Unpack once even when several builds start together (the lock is released on return).
+  exec 8>"$tree.lock"
+  flock 8
   if [ ! -f "$tree/.swifthv-unpacked" ]; then
     say "unpacking /usr/src/linux-source-6.1.tar.xz ($ver)"
     rm -rf "$tree.tmp"; mkdir -p "$tree.tmp"
@@ -85,5 +91,6 @@ linux_source_tree() {
     touch "$tree.tmp/.swifthv-unpacked"
     rm -rf "$tree"; mv "$tree.tmp" "$tree"
   fi
+  exec 8>&-
   echo "$tree"
 }
