@@ -18,6 +18,7 @@ size=$(stat -c %s "$in")
 magic=$(od -An -tx1 -j "$off" -N4 "$in" | tr -d ' ')
 [ "$magic" = 02214c18 ] || { echo "$in: payload is not LZ4 (magic $magic)" >&2; exit 1; }
 want=$(le32 "$in" $((off + len - 4)))
+trap 'rm -f "$out.tmp"' EXIT
 dd if="$in" iflag=skip_bytes,count_bytes skip="$off" count=$((len - 4)) bs=1M status=none | lz4 -dc >"$out.tmp"
 got=$(stat -c %s "$out.tmp")
 [ "$got" = "$want" ] || { echo "$in: vmlinux is $got bytes, header says $want" >&2; exit 1; }
