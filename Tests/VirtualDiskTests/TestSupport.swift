@@ -169,7 +169,20 @@ final class FaultFile: DiskFile {
             case .tornSubset:
                 var generator = SeededGenerator(seed: seed)
                 var bytes = state.durable
-                for write in state.unsynced where Bool.random(using: &generator) { Self.apply(write, to: &bytes) }
+                for write in state.unsynced {
+                    switch generator.next() % 3 {
+                    case 0: continue  // lost
+                    case 1: Self.apply(write, to: &bytes)  // landed
+                    default:
+                        // Torn: only a prefix of its 512-byte sectors landed.
+                        var torn = write
+                        if let data = write.bytes, data.count > 512 {
+                            let sectors = (data.count + 511) / 512
+                            torn.bytes = Array(data.prefix(Int(generator.next() % UInt64(sectors)) * 512))
+                        }
+                        Self.apply(torn, to: &bytes)
+                    }
+                }
                 return bytes
             }
         }
