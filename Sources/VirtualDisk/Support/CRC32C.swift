@@ -8,15 +8,21 @@ public enum CRC32C {
     }
 
     /// Checksum of `bytes` (initial value all ones, final XOR all ones).
-    public static func checksum(_ bytes: some Sequence<UInt8>) -> UInt32 {
-        update(0xFFFF_FFFF, bytes) ^ 0xFFFF_FFFF
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        update(0xFFFF_FFFF, bytes[...]) ^ 0xFFFF_FFFF
     }
 
-    /// Continues a running (not yet finalised) CRC over more bytes.
-    static func update(_ crc: UInt32, _ bytes: some Sequence<UInt8>) -> UInt32 {
+    /// Continues a running (not yet finalised) CRC over more bytes. Deliberately not generic:
+    /// a concrete index loop stays fast even in debug builds, where tests run.
+    static func update(_ crc: UInt32, _ bytes: ArraySlice<UInt8>) -> UInt32 {
         var crc = crc
         let table = Self.table
-        for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        var index = bytes.startIndex
+        let end = bytes.endIndex
+        while index < end {
+            crc = table[Int((crc ^ UInt32(bytes[index])) & 0xFF)] ^ (crc >> 8)
+            index += 1
+        }
         return crc
     }
 
@@ -24,7 +30,7 @@ public enum CRC32C {
     static func checksum(_ bytes: [UInt8], zeroingFieldAt fieldOffset: Int) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
         crc = update(crc, bytes[0..<fieldOffset])
-        crc = update(crc, [0, 0, 0, 0])
+        crc = update(crc, [0, 0, 0, 0][...])
         crc = update(crc, bytes[(fieldOffset + 4)...])
         return crc ^ 0xFFFF_FFFF
     }

@@ -69,7 +69,6 @@ public final class VHDXDisk: VirtualDisk {
                         switch descriptor {
                         case .data(let offset, let sector): sectors[offset] = sector
                         case .zero(let offset, let length):
-                            guard length <= VHDXImage.maxLogLength * 64 else { throw VirtualDiskError.corrupt("VHDX log zero descriptor is absurdly long") }
                             var done: UInt64 = 0
                             while done < length {
                                 sectors[offset + done] = [UInt8](repeating: 0, count: VHDXLayout.logSectorSize)

@@ -68,6 +68,11 @@ struct VHDXLogWriter {
         }
     }
 
+    /// Replay may extend the file by at most this much (LastFileOffset past the end).
+    static let maxGrowth: UInt64 = 16 << 30
+    /// Replay zero-fills at most this much (zero descriptors).
+    static let maxZeroBytes: UInt64 = 16 << 20
+
     /// Finds the active log sequence (§2.3.3), or nil when there is nothing to replay.
     /// - Throws: `.corrupt` when the active sequence is broken or the file was truncated after it.
     static func findActiveSequence(file: any DiskFile, region: VHDXImage.Region, guid: GUID) throws -> [VHDXLogEntry] {
@@ -101,6 +106,28 @@ struct VHDXLogWriter {
             cursor = (cursor + UInt64(entry.entryLength)) % region.length
         }
         guard chain.last?.sequenceNumber == head.sequenceNumber else { throw VirtualDiskError.corrupt("VHDX log is damaged: its active sequence loops") }
+        // Hostile-input bounds: replay may not touch the identifier or headers, nor grow the
+        // file or zero-fill absurd amounts.
+        var zeroBytes: UInt64 = 0
+        for entry in chain {
+            guard entry.lastFileOffset <= fileSize + maxGrowth else {
+                throw VirtualDiskError.corrupt("VHDX log entry claims a file size of \(entry.lastFileOffset) bytes, far past the file's \(fileSize)")
+            }
+            for descriptor in entry.descriptors {
+                let length: UInt64
+                switch descriptor {
+                case .data: length = sector
+                case .zero(_, let zeroLength):
+                    length = zeroLength
+                    zeroBytes += zeroLength
+                }
+                let (end, overflow) = descriptor.fileOffset.addingReportingOverflow(length)
+                guard descriptor.fileOffset >= VHDXLayout.regionTableOffsets[0], !overflow, end <= max(fileSize, entry.lastFileOffset) else {
+                    throw VirtualDiskError.corrupt("VHDX log entry writes outside the file's data area (offset \(descriptor.fileOffset), \(length) bytes)")
+                }
+            }
+        }
+        guard zeroBytes <= maxZeroBytes else { throw VirtualDiskError(.unsupported, "VHDX log zero-fills \(zeroBytes) bytes, more than the 16 MiB this library replays") }
         guard head.flushedFileOffset <= fileSize else {
             throw VirtualDiskError.corrupt("VHDX file is shorter (\(fileSize) bytes) than its log says was flushed (\(head.flushedFileOffset)): data was lost")
         }
