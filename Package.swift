@@ -47,6 +47,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "hv-worker", dependencies: ["WorkerCLI"]),
+        // Disk backend benchmark (not a test): swift run -c release disk-bench
+        .executableTarget(name: "disk-bench", dependencies: ["VirtualDisk"], path: "bench/disk"),
 
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "GuestMemory"]),

@@ -3,7 +3,6 @@ extension VHDXDisk {
     /// Reads `count` bytes (any alignment) at `offset`, block by block.
     func readLocked(_ state: inout State, offset: UInt64, count: Int) throws -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(count)
         let geometry = state.image.geometry
         let blockSize = UInt64(geometry.blockSize)
         var position = offset
@@ -13,16 +12,21 @@ extension VHDXDisk {
             let inBlock = position % blockSize
             let length = min(end - position, blockSize - inBlock)
             let entry = VHDXBATEntry(rawValue: state.bat[geometry.payloadEntryIndex(block: block)])
+            let piece: [UInt8]
             switch entry.state {
             case .fullyPresent:
-                out += try file.readZeroFilled(at: entry.fileOffset + inBlock, count: Int(length))
+                piece = try file.readZeroFilled(at: entry.fileOffset + inBlock, count: Int(length))
             case .partiallyPresent:
-                out += try readPartial(&state, block: block, blockOffset: entry.fileOffset, inBlock: inBlock, length: length)
+                piece = try readPartial(&state, block: block, blockOffset: entry.fileOffset, inBlock: inBlock, length: length)
             case .notPresent:
-                out += try readParent(at: position, count: Int(length))
+                piece = try readParent(at: position, count: Int(length))
             default:
-                out += [UInt8](repeating: 0, count: Int(length))
+                piece = [UInt8](repeating: 0, count: Int(length))
             }
+            // The common case, a request inside one block, returns the piece without a copy.
+            if position == offset, length == UInt64(count) { return piece }
+            if out.isEmpty { out.reserveCapacity(count) }
+            out += piece
             position += length
         }
         return out
