@@ -7,6 +7,9 @@ extension VHDXDisk {
     public func resize(to newSize: UInt64) throws {
         try state.withLock { state in
             try checkWritable(state)
+            guard !hasParent else {
+                throw VirtualDiskError(.unsupported, "a differencing disk must stay the size of its parent: resize the base disk (with no children) instead")
+            }
             let oldSize = state.image.virtualSize
             guard newSize >= oldSize else {
                 throw VirtualDiskError(.invalidArgument, "refusing to shrink from \(oldSize) to \(newSize) bytes: data past the new end would be lost")
