@@ -168,6 +168,30 @@ import Testing
 
     @Test func differencingDiskSurvivesCrashAtEveryPoint() throws { try exercise(differencing: true) }
 
+    /// Hundreds of metadata updates in one session wrap the 1 MiB log several times; a crash
+    /// image taken at the end (nothing flushed in place since the last update) must replay.
+    @Test func logWrapsAroundAndStillReplays() throws {
+        let parentBytes = try makeMemoryVHDX(size: Self.size).bytes
+        let childBase = try makeMemoryVHDX(size: Self.size, locator: VHDXParentLocator(entries: [("parent_linkage", "{0}")]))
+        let file = FaultFile(bytes: childBase.bytes)
+        let disk = try VHDXDisk(file: file, readOnly: false, parent: try VHDXDisk(file: FaultFile(bytes: parentBytes, readOnly: true), readOnly: true))
+        // Every other sector of block 0: each write sets new bitmap bits, so each is one log entry.
+        for index in 0..<300 { try disk.write(at: UInt64(index * 1024), [UInt8](repeating: UInt8(index % 251 + 1), count: 512)) }
+        let logHead = disk.state.withLock { $0.log?.head ?? 0 }
+        #expect(logHead < 1 << 20)
+        #expect(disk.state.withLock { $0.log?.sequence ?? 0 } > 256)  // more entries than fit: it wrapped
+        for mode in [FaultFile.CrashMode.durableOnly, .everything] {
+            let image = file.crashImage(mode, seed: 1)
+            let reopened = try VHDXDisk(
+                file: FaultFile(bytes: image), readOnly: false, parent: try VHDXDisk(file: FaultFile(bytes: parentBytes, readOnly: true), readOnly: true))
+            for index in 0..<300 {
+                #expect(try reopened.read(at: UInt64(index * 1024), count: 512) == [UInt8](repeating: UInt8(index % 251 + 1), count: 512))
+                #expect(try reopened.read(at: UInt64(index * 1024 + 512), count: 512) == [UInt8](repeating: 0, count: 512))
+            }
+            try reopened.close()
+        }
+    }
+
     @Test func resizeSurvivesCrashAtEveryPoint() throws {
         let base = try makeMemoryVHDX(size: 2 << 20).bytes
         let clean = FaultFile(bytes: base)

@@ -65,6 +65,29 @@ struct QemuInteropTests {
         #expect(info.contains("\"virtual-size\": \(size)"), "\(info)")
     }
 
+    @Test func weWriteIntoQemuCreatedImages() throws {
+        let dir = try TemporaryDirectory()
+        var model = try makePatternRaw(dir.file("src.raw"), size: 9 << 20, seed: 5)
+        let path = dir.file("q.vhdx")
+        #expect(try run([QemuImg.path, "convert", "-f", "raw", "-O", "vhdx", "-o", "block_size=2M", dir.file("src.raw"), path]).0 == 0)
+        let disk = try VHDXDisk.open(path: path, readOnly: false)
+        model += [UInt8](repeating: 0, count: Int(disk.virtualSize) - model.count)
+        var generator = SeededGenerator(seed: 77)
+        for round in 0..<25 {
+            let length = Int(generator.next() % 100_000) + 1
+            let offset = Int(generator.next() % UInt64(model.count - length))
+            let data = randomBytes(length, seed: UInt64(round) + 1000)
+            try disk.write(at: UInt64(offset), data)
+            model.replaceSubrange(offset..<offset + length, with: data)
+        }
+        try disk.close()
+        FileManager.default.createFile(atPath: dir.file("model.raw"), contents: Data(model))
+        let (checkStatus, checkOutput) = try run([QemuImg.path, "check", "-f", "vhdx", path])
+        #expect(checkStatus == 0, "\(checkOutput)")
+        let (status, output) = try run([QemuImg.path, "compare", "-f", "vhdx", "-F", "raw", path, dir.file("model.raw")])
+        #expect(status == 0, "\(output)")
+    }
+
     @Test func differencingChainOverQemuParentMergesToWhatQemuReads() throws {
         let dir = try TemporaryDirectory()
         let size = 6 << 20
