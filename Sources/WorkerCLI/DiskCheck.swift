@@ -22,6 +22,7 @@ struct DiskCheck: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else if report.ok {
             print("\(path): no problems found\(report.logReplayed ? " (pending log replayed)" : "")")
+            if report.logPending { print("\(path): has a pending metadata log from an unclean shutdown; run 'disk check --repair' to apply it") }
         } else {
             for problem in report.problems { print("\(path): \(problem)") }
         }

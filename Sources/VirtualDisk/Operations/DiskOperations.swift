@@ -123,6 +123,9 @@ public enum DiskOperations {
         public var problems: [String]
         /// True when opening replayed a pending metadata log (only with `repair`).
         public var logReplayed: Bool
+        /// True when the file has a pending metadata log that `repair` would replay into it
+        /// (reads already see the replayed state).
+        public var logPending: Bool = false
     }
 
     /// Validates an image: every structure, checksum, BAT entry and (for differencing disks)
@@ -143,10 +146,11 @@ public enum DiskOperations {
                 let disk = try VHDXDisk(file: file, readOnly: false, path: path, requireParent: false)
                 try disk.close()
             }
+            let pending = !repair && !(try VHDXImage.load(file: try PosixFile(path: path, readOnly: true))).header.logGuid.isZero
             let disk = try VHDXDisk.open(path: path, readOnly: true)
             _ = try disk.allocatedRanges()
             try disk.close()
-            return CheckReport(path: path, format: .vhdx, ok: true, problems: [], logReplayed: replayed)
+            return CheckReport(path: path, format: .vhdx, ok: true, problems: [], logReplayed: replayed, logPending: pending)
         } catch let error as VirtualDiskError {
             return CheckReport(path: path, format: .vhdx, ok: false, problems: [error.description], logReplayed: replayed)
         }
