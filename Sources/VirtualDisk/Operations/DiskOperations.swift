@@ -146,7 +146,8 @@ public enum DiskOperations {
                 let disk = try VHDXDisk(file: file, readOnly: false, path: path, requireParent: false)
                 try disk.close()
             }
-            let pending = !repair && !(try VHDXImage.load(file: try PosixFile(path: path, readOnly: true))).header.logGuid.isZero
+            let image = try VHDXImage.load(file: try PosixFile(path: path, readOnly: true))
+            let pending = !repair && !image.header.logGuid.isZero
             let disk = try VHDXDisk.open(path: path, readOnly: true)
             _ = try disk.allocatedRanges()
             try disk.close()
