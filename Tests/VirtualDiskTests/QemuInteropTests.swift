@@ -169,6 +169,8 @@ struct QemuInteropTests {
         #expect(image[batOffset..<batOffset + 8].allSatisfy { $0 == 0 })
         let path = dir.file("dirty.vhdx")
         FileManager.default.createFile(atPath: path, contents: Data(image))
+        let report = try DiskOperations.check(path: path)
+        #expect(report.ok && report.logPending && !report.logReplayed)
         let (status, output) = try run([QemuImg.path, "check", "-r", "all", "-f", "vhdx", path])
         #expect(status == 0, "\(output)")
         let (_, dump) = try run(["/usr/bin/qemu-io", "-f", "vhdx", "-c", "read -P 0x5a 1M 8K", path])
