@@ -48,6 +48,8 @@ let package = Package(
             ]),
         .executableTarget(
             name: "hv-worker", dependencies: ["WorkerCLI", .product(name: "Logging", package: "swift-log")]),
+        // Disk backend benchmark (not a test): swift run -c release disk-bench
+        .executableTarget(name: "disk-bench", dependencies: ["VirtualDisk"], path: "bench/disk"),
 
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "GuestMemory"]),
