@@ -20,9 +20,16 @@ public enum HypercallPage {
     /// The code written at the start of the page on every enable.
     public static let code: [UInt8] = [0xF3, 0x0F, 0x1E, 0xFA, 0xE6, trapPort, 0xC3]
 
+    /// Offset just past the OUT (the `ret`).
+    public static let afterTrapInstructionOffset: UInt64 = trapInstructionOffset + 2
+
     /// True when a port exit is the hypercall trap: a 1-byte OUT to `trapPort` from the OUT in
-    /// the page (`rip` is the guest RIP at the exit, which still points at the OUT).
+    /// the page. `rip` is the guest RIP at the exit: on hardware virtualization it still points
+    /// at the OUT; KVM-PVM's instruction emulator has already moved it past (measured: page
+    /// offset 6), so both offsets are accepted.
     public static func isTrap(port: UInt16, isWrite: Bool, size: Int, rip: UInt64) -> Bool {
-        port == UInt16(trapPort) && isWrite && size == 1 && rip & 0xFFF == trapInstructionOffset
+        let offset = rip & 0xFFF
+        return port == UInt16(trapPort) && isWrite && size == 1
+            && (offset == trapInstructionOffset || offset == afterTrapInstructionOffset)
     }
 }

@@ -38,6 +38,9 @@ import Testing
         #expect(!HypercallPage.isTrap(port: 0xEB, isWrite: false, size: 1, rip: 0x1004))
         #expect(!HypercallPage.isTrap(port: 0xEB, isWrite: true, size: 2, rip: 0x1004))
         #expect(!HypercallPage.isTrap(port: 0xEB, isWrite: true, size: 1, rip: 0x1005))
+        // KVM-PVM reports RIP already past the 2-byte OUT.
+        #expect(HypercallPage.isTrap(port: 0xEB, isWrite: true, size: 1, rip: 0x1006))
+        #expect(!HypercallPage.isTrap(port: 0xEB, isWrite: true, size: 1, rip: 0x1007))
         #expect(!HypercallPage.isTrap(port: 0x80, isWrite: true, size: 1, rip: 0x1004))
         // The page code puts the OUT where the constants say.
         #expect(HypercallPage.code[Int(HypercallPage.trapInstructionOffset)] == 0xE6)

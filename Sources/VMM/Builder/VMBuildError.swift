@@ -22,3 +22,9 @@ public enum VMBuildError: Error, Sendable, CustomStringConvertible {
 struct KVMUnknownTSC: Error, CustomStringConvertible {
     var description: String { "KVM reports no TSC frequency" }
 }
+
+/// A graceful shutdown could not be requested; `reason` says why.
+public struct GracefulShutdownUnavailable: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { reason }
+}

@@ -158,4 +158,19 @@ public final class VMInstance: Sendable {
 
     /// Stops the VM now (the guest is not asked; "turn off").
     public func requestStop() { machine.requestStop() }
+
+    /// Asks the guest to shut down through the Hyper-V shutdown integration service.
+    /// - Throws: `GracefulShutdownUnavailable` naming why (no Hyper-V, service off, or the
+    ///   guest's driver has not negotiated it yet); the caller may then turn the VM off.
+    public func requestGracefulShutdown() throws(GracefulShutdownUnavailable) {
+        guard let hyperV else { throw GracefulShutdownUnavailable(reason: "this VM runs without Hyper-V enlightenments") }
+        guard let shutdown = hyperV.integrationServices.shutdown else {
+            throw GracefulShutdownUnavailable(reason: "the shutdown integration service is disabled for this VM")
+        }
+        do {
+            try shutdown.requestShutdown(.powerOff)
+        } catch {
+            throw GracefulShutdownUnavailable(reason: "the guest's shutdown service is not ready (\(error))")
+        }
+    }
 }

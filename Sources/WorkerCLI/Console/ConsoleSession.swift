@@ -51,19 +51,38 @@ final class ConsoleSession: Sendable {
                     vm.requestStop()
                     return
                 case .gracefulShutdown:
-                    WorkerLog.say("graceful shutdown needs the shutdown integration service, which this VM does not offer yet")
+                    requestGracefulShutdown()
                 }
             }
         }
     }
 
     /// Returns the signal sources; the caller keeps them alive while the VM runs.
+    /// Asks the guest to shut down; says why not when it cannot.
+    func requestGracefulShutdown() {
+        do {
+            try vm.requestGracefulShutdown()
+            WorkerLog.say("asked the guest to shut down")
+        } catch {
+            WorkerLog.say("cannot ask the guest to shut down: \(error); Ctrl-] q turns the VM off")
+        }
+    }
+
     func installSignalHandlers() -> [any DispatchSourceSignal] {
         var sources: [any DispatchSourceSignal] = []
+        // SIGTERM asks the guest to shut down (like Stop-VM); a second SIGTERM, or SIGINT/SIGHUP,
+        // turns the VM off.
+        let termCount = Atomic<Int>(0)
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [self] in
+                if sig == SIGTERM, termCount.add(1, ordering: .relaxed).oldValue == 0,
+                    (try? vm.requestGracefulShutdown()) != nil
+                {
+                    WorkerLog.say("SIGTERM: asked the guest to shut down (send it again to turn the VM off)")
+                    return
+                }
                 killed.store(true, ordering: .releasing)
                 vm.requestStop()
             }
