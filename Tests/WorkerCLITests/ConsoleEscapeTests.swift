@@ -15,5 +15,6 @@ import Testing
         #expect(e.feed([0x1D, 0x1D]) == [.forward([0x1D])])
         #expect(e.feed([0x1D, UInt8(ascii: "x")]) == [.forward([0x1D, UInt8(ascii: "x")])])
         #expect(e.feed([0x1D, UInt8(ascii: "s")]) == [.gracefulShutdown])
+        #expect(e.feed([0x1D, UInt8(ascii: "i")]) == [.status])
     }
 }

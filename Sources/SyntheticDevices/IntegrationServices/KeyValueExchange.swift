@@ -25,13 +25,20 @@ public final class KeyValueExchangeService: VMBusDevice {
         var outstanding: KVPMessage?
         var values: [KVPPool: [String: String]] = [:]
         var failures = 0
+        var channelOpen = false
     }
     let state = Mutex(State())
 
+    let logger: Logger
+
     public init(instanceID: GUID = ICGUIDs.kvpInstance, logger: Logger = Logger(label: "swifthv.ic.kvp")) {
+        self.logger = logger
         offer = ICLayout.offer(classID: ICGUIDs.kvpClass, instanceID: instanceID)
         engine = ICEngine(name: "kvp", messageVersions: Self.messageVersions, logger: logger)
     }
+
+    /// Whether the guest's driver has the channel open (negotiation then waits for its daemon).
+    public var isChannelOpen: Bool { state.withLock { $0.channelOpen } }
 
     /// Whether the guest's KVP daemon negotiated.
     public var isNegotiated: Bool { engine.negotiated != nil }
@@ -91,7 +98,9 @@ public final class KeyValueExchangeService: VMBusDevice {
         state.withLock { state in
             state.queue = []
             state.outstanding = nil
+            state.channelOpen = true
         }
+        logger.info("kvp: the guest opened the channel (negotiation waits for its KVP daemon)")
         engine.opened(channel)
     }
 
@@ -128,6 +137,7 @@ public final class KeyValueExchangeService: VMBusDevice {
         state.withLock { state in
             state.queue = []
             state.outstanding = nil
+            state.channelOpen = false
         }
     }
 }

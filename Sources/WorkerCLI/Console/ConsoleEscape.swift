@@ -2,6 +2,7 @@
 ///   Ctrl-] q   kill the VM (no graceful shutdown)
 ///   Ctrl-] b   send a serial BREAK (then a key: the guest's magic SysRq)
 ///   Ctrl-] s   ask the guest for a graceful shutdown
+///   Ctrl-] i   print the integration services' state (heartbeat, KVP, ...)
 ///   Ctrl-] ]   send a literal Ctrl-]
 /// A pure state machine so it is unit-tested without a terminal.
 public struct ConsoleEscape: Sendable {
@@ -12,6 +13,7 @@ public struct ConsoleEscape: Sendable {
         case sendBreak
         case kill
         case gracefulShutdown
+        case status
     }
 
     private var armed = false
@@ -38,6 +40,9 @@ public struct ConsoleEscape: Sendable {
                 case UInt8(ascii: "s"), UInt8(ascii: "S"):
                     flush()
                     actions.append(.gracefulShutdown)
+                case UInt8(ascii: "i"), UInt8(ascii: "I"):
+                    flush()
+                    actions.append(.status)
                 case Self.escapeByte:
                     pending.append(byte)
                 default:
@@ -55,5 +60,5 @@ public struct ConsoleEscape: Sendable {
     }
 
     public static let helpText =
-        "Console: Ctrl-] q kills the VM, Ctrl-] b sends BREAK (SysRq), Ctrl-] s asks for shutdown."
+        "Console: Ctrl-] q kills the VM, Ctrl-] b sends BREAK (SysRq), Ctrl-] s asks for shutdown, Ctrl-] i shows status."
 }

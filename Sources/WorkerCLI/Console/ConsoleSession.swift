@@ -52,12 +52,19 @@ final class ConsoleSession: Sendable {
                     return
                 case .gracefulShutdown:
                     requestGracefulShutdown()
+                case .status:
+                    printStatus()
                 }
             }
         }
     }
 
     /// Returns the signal sources; the caller keeps them alive while the VM runs.
+    /// Prints the integration services' state on standard error.
+    func printStatus() {
+        for line in vm.integrationServicesReport() { WorkerLog.say(line) }
+    }
+
     /// Asks the guest to shut down; says why not when it cannot.
     func requestGracefulShutdown() {
         do {
@@ -89,6 +96,12 @@ final class ConsoleSession: Sendable {
             source.resume()
             sources.append(source)
         }
+        // SIGUSR1 prints the integration services' state (heartbeat sequence, KVP, ...).
+        signal(SIGUSR1, SIG_IGN)
+        let status = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
+        status.setEventHandler { [self] in printStatus() }
+        status.resume()
+        sources.append(status)
         return sources
     }
 }

@@ -1,0 +1,33 @@
+import SyntheticDevices
+
+extension VMInstance {
+    /// One line per integration service, for `hv-worker` status requests (SIGUSR1, Ctrl-] i).
+    public func integrationServicesReport() -> [String] {
+        guard let hyperV else { return ["Hyper-V enlightenments: off"] }
+        var lines = ["vmbus: " + (hyperV.vmbus.negotiatedVersion.map { "connected, version \($0)" } ?? "guest not connected")]
+        let ics = hyperV.integrationServices
+        if let heartbeat = ics.heartbeat {
+            switch heartbeat.status {
+            case .unknown: lines.append("heartbeat: no answer yet")
+            case .healthy(let sequence): lines.append("heartbeat: healthy, sequence \(sequence)")
+            case .lost: lines.append("heartbeat: lost (the guest stopped answering)")
+            }
+        }
+        if let shutdown = ics.shutdown { lines.append("shutdown: \(shutdown.status)") }
+        if let timeSync = ics.timeSync {
+            lines.append("timesync: " + (timeSync.negotiatedVersion.map { "negotiated version \($0)" } ?? "not negotiated"))
+        }
+        if let kvp = ics.keyValueExchange {
+            let state =
+                kvp.isNegotiated
+                ? "negotiated" : kvp.isChannelOpen ? "channel open, waiting for the guest's KVP daemon" : "channel closed"
+            var line = "kvp: \(state)"
+            let guest = kvp.guestValues(pool: .guest).merging(kvp.guestValues(pool: .auto)) { a, _ in a }
+            if !guest.isEmpty {
+                line += "; " + guest.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+            }
+            lines.append(line)
+        }
+        return lines
+    }
+}
