@@ -1,9 +1,17 @@
 import Foundation
 
-/// The worker's own messages: on standard error, prefixed, each on a fresh line (the guest
-/// console may have left the cursor mid-line; in raw mode a bare "\n" would not return it).
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// The worker's own messages, on standard error. On a terminal each starts on a fresh line with
+/// explicit carriage returns (the guest may have left the cursor mid-line, and in raw mode a bare
+/// "\n" does not return it); elsewhere they are plain lines.
 enum WorkerLog {
+    static let onTerminal = isatty(STDERR_FILENO) == 1
+
     static func say(_ message: String) {
-        FileHandle.standardError.write(Data("\r\nhv-worker: \(message)\r\n".utf8))
+        let line = onTerminal ? "\r\nhv-worker: \(message)\r\n" : "hv-worker: \(message)\n"
+        FileHandle.standardError.write(Data(line.utf8))
     }
 }
