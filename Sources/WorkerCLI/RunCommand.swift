@@ -44,6 +44,15 @@ public struct RunCommand: ParsableCommand {
     @Option(help: "Host compatibility profile: automatic, off or pvm.")
     var hostProfile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Integration services to offer: a comma list of heartbeat, shutdown, timesync, kvp, or all / none.",
+            valueName: "list"))
+    var integrationServices: String?
+
+    @Flag(help: "Run without the Hyper-V enlightenments and VMBus (a plain PC).")
+    var noHyperV = false
+
     @Option(help: "Also write the guest's console output to this file.")
     var consoleLog: String?
 
@@ -56,6 +65,7 @@ public struct RunCommand: ParsableCommand {
         if let hostProfile, HostProfileSetting(rawValue: hostProfile) == nil {
             throw ValidationError("--host-profile must be one of: automatic, off, pvm")
         }
+        if let integrationServices { _ = try Self.parseServices(integrationServices) }
         if config != nil && kernel != nil {
             throw ValidationError("--config and --kernel are exclusive: put the kernel in the configuration file")
         }
@@ -80,8 +90,28 @@ public struct RunCommand: ParsableCommand {
                 name: name, memoryMiB: memory, cpus: cpus,
                 boot: BootSource(kernel: kernel ?? "", initrd: initrd, cmdline: cmdline))
         }
+        if let integrationServices { configuration.integrationServices = try Self.parseServices(integrationServices) }
+        if noHyperV { configuration.hyperV = false }
         if let hostProfile, let setting = HostProfileSetting(rawValue: hostProfile) { configuration.hostProfile = setting }
         return configuration
+    }
+
+    /// Parses `--integration-services`: names are enabled, the rest disabled.
+    static func parseServices(_ list: String) throws -> IntegrationServices {
+        let names = Set(list.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        if names == ["all"] { return IntegrationServices() }
+        if names == ["none"] {
+            return IntegrationServices(heartbeat: false, shutdown: false, timeSync: false, keyValueExchange: false)
+        }
+        let known: Set<String> = ["heartbeat", "shutdown", "timesync", "kvp"]
+        let unknown = names.subtracting(known)
+        guard unknown.isEmpty else {
+            throw ValidationError(
+                "unknown integration service \(unknown.sorted().joined(separator: ", ")): use heartbeat, shutdown, timesync, kvp, all or none")
+        }
+        return IntegrationServices(
+            heartbeat: names.contains("heartbeat"), shutdown: names.contains("shutdown"),
+            timeSync: names.contains("timesync"), keyValueExchange: names.contains("kvp"))
     }
 
     public func run() throws {

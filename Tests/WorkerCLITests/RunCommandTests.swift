@@ -1,0 +1,34 @@
+import ArgumentParser
+import Configuration
+import Testing
+@testable import WorkerCLI
+
+@Suite struct RunCommandTests {
+    @Test func integrationServiceLists() throws {
+        #expect(try RunCommand.parseServices("all") == IntegrationServices())
+        #expect(
+            try RunCommand.parseServices("none")
+                == IntegrationServices(heartbeat: false, shutdown: false, timeSync: false, keyValueExchange: false))
+        #expect(
+            try RunCommand.parseServices("heartbeat, KVP")
+                == IntegrationServices(heartbeat: true, shutdown: false, timeSync: false, keyValueExchange: true))
+        #expect(throws: ValidationError.self) { try RunCommand.parseServices("heartbeat,vss") }
+    }
+
+    @Test func flagsBuildTheConfiguration() throws {
+        let command = try RunCommand.parse([
+            "--kernel", "/k", "--initrd", "/i", "--memory", "256", "--cpus", "2", "--no-hyper-v",
+            "--integration-services", "shutdown", "--host-profile", "off",
+        ])
+        let c = try command.vmConfiguration()
+        #expect(c.memoryMiB == 256 && c.cpus == 2 && c.boot.initrd == "/i")
+        #expect(c.hyperV == false && c.hostProfile == .off)
+        #expect(c.integrationServices == IntegrationServices(heartbeat: false, shutdown: true, timeSync: false, keyValueExchange: false))
+    }
+
+    @Test func badInputIsRefused() {
+        #expect(throws: (any Error).self) { try RunCommand.parse([]) }
+        #expect(throws: (any Error).self) { try RunCommand.parse(["--kernel", "/k", "--config", "/c"]) }
+        #expect(throws: (any Error).self) { try RunCommand.parse(["--kernel", "/k", "--host-profile", "fast"]) }
+    }
+}
