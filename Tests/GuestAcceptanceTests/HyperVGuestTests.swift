@@ -4,7 +4,8 @@ import Testing
 /// Acceptance of the Hyper-V enlightenments and VMBus on this machine kind: the unmodified
 /// test kernel's own `hv_vmbus` and `hv_utils` find "Microsoft Hv", negotiate VMBus and the
 /// heartbeat, shutdown and time-sync services, open the KVP channel; the host sees the heartbeat
-/// advance; a host-requested shutdown powers the guest off through the kernel.
+/// advance; a host-requested shutdown powers the guest off through the kernel. Two vCPUs, so
+/// SMP bring-up (MADT, INIT/SIPI) and SynIC delivery to more than one VP are exercised too.
 @Suite(.serialized, .timeLimit(.minutes(10)))
 struct HyperVGuestTests {
     static func sequence(in text: String) -> [UInt64] {
@@ -20,7 +21,7 @@ struct HyperVGuestTests {
         let worker = try WorkerProcess(
             arguments: [
                 "run", "--kernel", GuestEnvironment.kernel ?? "", "--initrd", GuestEnvironment.initramfs ?? "",
-                "--memory", "128", "--cpus", "1", "--cmdline", TestKernelBootTests.cmdline,
+                "--memory", "128", "--cpus", "2", "--cmdline", TestKernelBootTests.cmdline,
             ], logPath: logPath)
 
         #expect(worker.waitFor("Run /init as init process", timeout: 420), "no /init; log in \(logPath)")
@@ -28,6 +29,7 @@ struct HyperVGuestTests {
         #expect(worker.waitFor("kvp: the guest opened the channel", timeout: 60), "the KVP channel was not opened")
         let log = worker.text
         #expect(log.contains("Hypervisor detected: Microsoft Hyper-V"))
+        #expect(log.contains("smp: Brought up 1 node, 2 CPUs"), "the second vCPU did not come up")
         #expect(log.contains("hv_vmbus: Vmbus version:"), "hv_vmbus did not negotiate")
         #expect(log.contains("hv_utils: Heartbeat IC version"))
         #expect(log.contains("hv_utils: Shutdown IC version"))
