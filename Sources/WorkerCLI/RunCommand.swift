@@ -53,6 +53,9 @@ public struct RunCommand: ParsableCommand {
     @Flag(help: "Run without the Hyper-V enlightenments and VMBus (a plain PC).")
     var noHyperV = false
 
+    @Option(help: "When the guest resets: exit (status 3, for a manager to restart it) or restart in place.")
+    var onReset: ResetAction = .exit
+
     @Option(help: "Also write the guest's console output to this file.")
     var consoleLog: String?
 
@@ -117,35 +120,54 @@ public struct RunCommand: ParsableCommand {
     public func run() throws {
         let configuration = try vmConfiguration()
         let console = ConsoleOutput(logPath: consoleLog)
-        let vm: VMInstance
-        do {
-            vm = try VMInstance(configuration: configuration, console: console)
-        } catch {
-            WorkerLog.say("cannot start \(configuration.name): \(error)")
-            throw ExitCode(1)
-        }
-        WorkerLog.say(
-            "starting \(configuration.name): \(configuration.cpus) vCPU, \(configuration.memoryMiB) MiB, host profile \(vm.hostProfile)"
-        )
         let terminal = TerminalMode()
         defer { terminal.restore() }
         if terminal.isRaw { WorkerLog.say(ConsoleEscape.helpText) }
-        let session = ConsoleSession(vm: vm)
+        let session = ConsoleSession()
         session.startInputRelay()
         let signalSources = session.installSignalHandlers()
         defer { withExtendedLifetime(signalSources) {} }
 
-        let reason: StopReason
-        do {
-            reason = try vm.run()
-        } catch {
+        var boots = 0
+        while true {
+            boots += 1
+            let vm: VMInstance
+            do {
+                vm = try VMInstance(configuration: configuration, console: console)
+            } catch {
+                terminal.restore()
+                WorkerLog.say("cannot start \(configuration.name): \(error)")
+                throw ExitCode(1)
+            }
+            session.attach(vm)
+            WorkerLog.say(
+                "\(boots == 1 ? "starting" : "restarting") \(configuration.name): \(configuration.cpus) vCPU, \(configuration.memoryMiB) MiB, host profile \(vm.hostProfile)"
+            )
+            let reason: StopReason
+            do {
+                reason = try vm.run()
+            } catch {
+                terminal.restore()
+                WorkerLog.say("\(configuration.name): \(error)")
+                throw ExitCode(1)
+            }
+            if reason == .reset, onReset == .restart, !session.killedByUser {
+                WorkerLog.say("\(configuration.name): the guest reset; restarting it (--on-reset restart)")
+                continue
+            }
             terminal.restore()
-            WorkerLog.say("\(configuration.name): \(error)")
-            throw ExitCode(1)
+            let outcome = WorkerOutcome(reason, killedByUser: session.killedByUser)
+            WorkerLog.say("\(configuration.name): \(outcome.message)")
+            if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+            return
         }
-        terminal.restore()
-        let outcome = WorkerOutcome(reason, killedByUser: session.killedByUser)
-        WorkerLog.say("\(configuration.name): \(outcome.message)")
-        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }
+}
+
+/// What the worker does when the guest resets.
+enum ResetAction: String, ExpressibleByArgument, CaseIterable {
+    /// Exit with status 3; the manager (hvd) decides whether to start the VM again.
+    case exit
+    /// Rebuild the VM and boot it again in this process, as a reboot on real hardware.
+    case restart
 }

@@ -32,3 +32,11 @@ import Testing
         #expect(throws: (any Error).self) { try RunCommand.parse(["--kernel", "/k", "--host-profile", "fast"]) }
     }
 }
+
+@Suite struct ResetActionTests {
+    @Test func onResetDefaultsToExitAndParsesRestart() throws {
+        #expect(try RunCommand.parse(["--kernel", "/k"]).onReset == .exit)
+        #expect(try RunCommand.parse(["--kernel", "/k", "--on-reset", "restart"]).onReset == .restart)
+        #expect(throws: (any Error).self) { try RunCommand.parse(["--kernel", "/k", "--on-reset", "reboot"]) }
+    }
+}

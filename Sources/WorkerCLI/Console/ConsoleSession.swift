@@ -14,10 +14,16 @@ import VMM
 /// The input relay runs on its own thread blocked in `read(2)`; signals arrive on a dispatch
 /// queue. Both only call `Sendable` VM entry points; `killedByUser` is an atomic.
 final class ConsoleSession: Sendable {
-    private let vm: VMInstance
+    /// The VM the console talks to; replaced when the worker restarts the guest after a reset.
+    private let current = Mutex<VMInstance?>(nil)
     private let killed = Atomic<Bool>(false)
 
-    init(vm: VMInstance) { self.vm = vm }
+    init() {}
+
+    /// Points the console, signals and status requests at `vm`.
+    func attach(_ vm: VMInstance) { current.withLock { $0 = vm } }
+
+    private var vm: VMInstance? { current.withLock { $0 } }
 
     var killedByUser: Bool { killed.load(ordering: .acquiring) }
 
@@ -39,16 +45,16 @@ final class ConsoleSession: Sendable {
                 case .forward(let bytes):
                     var rest = bytes[...]
                     // The UART buffers a little; wait for the guest to drain it rather than drop.
-                    while !rest.isEmpty {
+                    while !rest.isEmpty, let vm {
                         let taken = vm.serial.receive(Array(rest))
                         rest = rest.dropFirst(taken)
                         if !rest.isEmpty { usleep(10_000) }
                     }
                 case .sendBreak:
-                    vm.serial.sendBreak()
+                    vm?.serial.sendBreak()
                 case .kill:
                     killed.store(true, ordering: .releasing)
-                    vm.requestStop()
+                    vm?.requestStop()
                     return
                 case .gracefulShutdown:
                     requestGracefulShutdown()
@@ -62,12 +68,13 @@ final class ConsoleSession: Sendable {
     /// Returns the signal sources; the caller keeps them alive while the VM runs.
     /// Prints the integration services' state on standard error.
     func printStatus() {
-        for line in vm.integrationServicesReport() { WorkerLog.say(line) }
+        for line in vm?.integrationServicesReport() ?? ["the VM is not running"] { WorkerLog.say(line) }
     }
 
     /// Asks the guest to shut down; says why not when it cannot.
     func requestGracefulShutdown() {
         do {
+            guard let vm else { return }
             try vm.requestGracefulShutdown()
             WorkerLog.say("asked the guest to shut down")
         } catch {
@@ -85,13 +92,13 @@ final class ConsoleSession: Sendable {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [self] in
                 if sig == SIGTERM, termCount.add(1, ordering: .relaxed).oldValue == 0,
-                    (try? vm.requestGracefulShutdown()) != nil
+                    (try? vm?.requestGracefulShutdown()) != nil
                 {
                     WorkerLog.say("SIGTERM: asked the guest to shut down (send it again to turn the VM off)")
                     return
                 }
                 killed.store(true, ordering: .releasing)
-                vm.requestStop()
+                vm?.requestStop()
             }
             source.resume()
             sources.append(source)
