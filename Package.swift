@@ -46,7 +46,10 @@ let package = Package(
                 "VMM", "VirtualDisk", "Configuration", "Boot",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "hv-worker", dependencies: ["WorkerCLI"]),
+        .executableTarget(
+            name: "hv-worker", dependencies: ["WorkerCLI", .product(name: "Logging", package: "swift-log")]),
+        // Disk backend benchmark (not a test): swift run -c release disk-bench
+        .executableTarget(name: "disk-bench", dependencies: ["VirtualDisk"], path: "bench/disk"),
 
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "GuestMemory"]),
@@ -57,6 +60,9 @@ let package = Package(
         .testTarget(name: "VirtualDiskTests", dependencies: ["VirtualDisk"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        // The guest suite: boots real kernels under hv-worker (scripts/test-guest); slow, separate.
+        .testTarget(name: "GuestAcceptanceTests", dependencies: ["hv-worker"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 /// `hv-worker`: runs one VM (`run`), and, until `hv` exists, hosts the disk and image tools.
-public struct WorkerCommand: AsyncParsableCommand {
+public struct WorkerCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hv-worker",
         abstract: "SwiftHV worker: runs one virtual machine on /dev/kvm.",

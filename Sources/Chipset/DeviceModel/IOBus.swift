@@ -80,9 +80,19 @@ public final class AddressBus<Device: Sendable>: Sendable {
         }
     }
 
+    /// How many distinct unclaimed addresses are remembered for log de-duplication. A guest
+    /// sweeping the MMIO space must not grow the set without bound; past the cap, misses
+    /// are no longer logged.
+    static var maxLoggedMisses: Int { 4096 }
+
     /// Logs an access to an unclaimed address, once per address.
     public func noteMiss(_ address: UInt64, write: Bool, width: AccessWidth, value: UInt64 = 0) {
-        let first = state.withLock { $0.loggedMisses.insert(address).inserted }
+        let (first, capped): (Bool, Bool) = state.withLock { s in
+            guard s.loggedMisses.count < Self.maxLoggedMisses else { return (false, false) }
+            let inserted = s.loggedMisses.insert(address).inserted
+            return (inserted, s.loggedMisses.count == Self.maxLoggedMisses)
+        }
+        if capped { logger.debug("\(busName): \(Self.maxLoggedMisses) unclaimed addresses seen; no longer logging misses") }
         guard first else { return }
         let hex = "0x" + String(address, radix: 16)
         if write {
@@ -91,6 +101,9 @@ public final class AddressBus<Device: Sendable>: Sendable {
             logger.debug("\(busName): read of \(width.rawValue) bytes from unclaimed \(hex) returns all-ones")
         }
     }
+
+    /// Distinct unclaimed addresses remembered so far (bounded by `maxLoggedMisses`).
+    var loggedMissCount: Int { state.withLock { $0.loggedMisses.count } }
 
     /// Registered ranges, for diagnostics.
     public var entries: [Entry] { state.withLock { $0.entries } }

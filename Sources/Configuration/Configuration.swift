@@ -1,1 +1,0 @@
-// The Configuration target; see docs/ARCHITECTURE.md.

@@ -1,1 +1,0 @@
-// The HyperV target; see docs/ARCHITECTURE.md.

@@ -1,1 +1,0 @@
-// The KVM target; see docs/ARCHITECTURE.md.

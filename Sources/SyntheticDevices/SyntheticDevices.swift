@@ -1,1 +1,0 @@
-// The SyntheticDevices target; see docs/ARCHITECTURE.md.

@@ -1,1 +1,0 @@
-// The VMBus target; see docs/ARCHITECTURE.md.

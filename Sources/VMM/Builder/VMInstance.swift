@@ -1,0 +1,176 @@
+import Boot
+import Chipset
+import Configuration
+import GuestMemory
+import KVM
+import HyperV
+import Logging
+
+/// One VM built from a `VMConfiguration`, ready to run: guest RAM with the kernel, initrd and
+/// ACPI tables loaded, the KVM machine, and the PC platform devices on its buses.
+///
+/// This is the worker's view of a VM (Hyper-V's VM worker process owns exactly one).
+///
+/// ## Concurrency model
+/// `Sendable`: every part is. `run()` blocks the calling thread until the guest stops; the
+/// console, signal handlers and (later) the control channel call `requestStop()`, `serial` and
+/// the integration services from other threads.
+public final class VMInstance: Sendable {
+    public let configuration: VMConfiguration
+    public let hostProfile: HostCompatibility
+    /// The kernel command line the guest received (the configuration's plus the host profile's).
+    public let commandLine: String
+    public let memory: GuestMemory
+    public let machine: Machine
+    public let platform: PCPlatformDevices
+    public let boot: LinuxBootResult
+    /// The Hyper-V enlightenments, VMBus and integration services (nil with `hyperV` off).
+    public let hyperV: HyperVStack?
+    private let io: MachineIO
+    private let logger: Logger
+
+    /// The guest's COM1, for console input (`receive`, `sendBreak`).
+    public var serial: Serial16550 { platform.com1 }
+
+    /// Builds the VM.
+    /// - Parameters:
+    ///   - configuration: the VM; validated here.
+    ///   - console: where COM1's output goes.
+    /// - Throws: `VMBuildError` naming the step that failed and what to do.
+    public init(
+        configuration: VMConfiguration, console: any SerialOutput, hostCPUInfoPath: String = "/proc/cpuinfo",
+        logger: Logger = Logger(label: "swifthv.vm")
+    ) throws(VMBuildError) {
+        let problems = configuration.validationErrors()
+        guard problems.isEmpty else { throw .invalidConfiguration(problems) }
+        self.configuration = configuration
+        self.logger = logger
+
+        let mode: HostCompatibility.Mode =
+            switch configuration.hostProfile {
+            case .automatic: .auto
+            case .off: .off
+            case .pvm: .pvm
+            }
+        hostProfile = HostCompatibility.resolve(mode, cpuinfoPath: hostCPUInfoPath)
+        commandLine = ([configuration.boot.cmdline] + hostProfile.kernelCommandLineAdditions)
+            .filter { !$0.isEmpty }.joined(separator: " ")
+
+        let ramSize = configuration.memoryMiB << 20
+        do {
+            memory = try GuestMemory.anonymous(regions: BootLayout.ramRegions(ramSize: ramSize))
+        } catch {
+            throw .step("allocate \(configuration.memoryMiB) MiB of guest RAM", error)
+        }
+
+        let kvm: KVMSystem
+        let supported: [CPUIDEntry]
+        do {
+            kvm = try KVMSystem.open()
+            supported = try kvm.supportedCPUID()
+        } catch {
+            throw .kvmUnavailable(error)
+        }
+
+        let tables: ACPITables
+        do {
+            tables = try ACPITables.build(
+                config: ACPIConfiguration(
+                    vcpuCount: configuration.cpus, vmbus: configuration.hyperV ? ACPIConfiguration.VMBusDevice() : nil))
+        } catch {
+            throw .step("build the ACPI tables", error)
+        }
+
+        do {
+            boot = try LinuxLoader.load(
+                kernel: .path(configuration.boot.kernel),
+                initrd: configuration.boot.initrd.map { .path($0) },
+                cmdline: commandLine, into: memory, acpi: tables)
+        } catch {
+            throw .step("load the kernel", error)
+        }
+
+        var cpuid = hostProfile.guestCPUID(from: supported)
+        var hyperVConfiguration: HyperVConfiguration?
+        if configuration.hyperV {
+            let hv = try HyperVStack.configuration(
+                vpCount: configuration.cpus, tscFrequencyHz: Self.tscFrequencyHz(kvm, logger: logger))
+            cpuid = HostCompatibility.merging(hv.cpuidLeaves.map(CPUIDEntry.init), into: cpuid)
+            hyperVConfiguration = hv
+        }
+        do {
+            machine = try Machine(
+                MachineConfiguration(memory: memory, vcpuCount: configuration.cpus, boot: boot.initialState, cpuid: cpuid),
+                system: kvm, logger: logger)
+        } catch {
+            throw .step("create the KVM virtual machine", error)
+        }
+
+        let machine = self.machine
+        platform = PCPlatformDevices(
+            guestRAMSize: ramSize, interruptLine: { irq in machine.interruptLine(gsi: UInt32(irq)) },
+            platform: machine, serialOutput: console)
+        let portIO = PortIOBus(name: "pio", logger: logger)
+        let mmio = MMIOBus(name: "mmio", logger: logger)
+        do {
+            try platform.attach(to: portIO)
+        } catch {
+            throw .step("attach the platform devices", error)
+        }
+        if let hyperVConfiguration {
+            let stack = try HyperVStack(
+                configuration: hyperVConfiguration, services: configuration.integrationServices, memory: memory,
+                machine: machine,
+                onGuestCrash: { report in
+                    logger.error("the guest reported a crash: \(report)")
+                    machine.stop(.error("the guest crashed: \(report)"))
+                }, logger: logger)
+            hyperV = stack
+            io = stack.machineIO(portIO: portIO, mmio: mmio)
+        } else {
+            hyperV = nil
+            io = MachineIO(portIO: portIO, mmio: mmio)
+        }
+    }
+
+    /// The guest TSC frequency for the Hyper-V frequency MSRs: KVM's value for a new VM.
+    static func tscFrequencyHz(_ kvm: KVMSystem, logger: Logger) throws(VMBuildError) -> UInt64 {
+        do {
+            let probe = try kvm.createVM()
+            let khz = try probe.tscKHz()
+            guard khz > 0 else { throw VMBuildError.step("read the TSC frequency", KVMUnknownTSC()) }
+            return UInt64(khz) * 1000
+        } catch let error as VMBuildError {
+            throw error
+        } catch {
+            throw .step("read the TSC frequency (KVM_GET_TSC_KHZ)", error)
+        }
+    }
+
+    /// Runs the guest until it stops (power off, reset, host request or error). Blocks.
+    public func run() throws(VMBuildError) -> StopReason {
+        do {
+            return try machine.run(io)
+        } catch {
+            throw .step("start the vCPUs", error)
+        }
+    }
+
+    /// Stops the VM now (the guest is not asked; "turn off").
+    public func requestStop() { machine.requestStop() }
+
+    /// Asks the guest to shut down through the Hyper-V shutdown integration service.
+    /// - Throws: `GracefulShutdownUnavailable` naming why (no Hyper-V, service off, or the
+    ///   guest's driver has not negotiated it yet); the caller may then turn the VM off.
+    public func requestGracefulShutdown() throws(GracefulShutdownUnavailable) {
+        guard let hyperV else { throw GracefulShutdownUnavailable(reason: "this VM runs without Hyper-V enlightenments") }
+        guard let shutdown = hyperV.integrationServices.shutdown else {
+            throw GracefulShutdownUnavailable(reason: "the shutdown integration service is disabled for this VM")
+        }
+        do {
+            try shutdown.requestShutdown(.powerOff)
+        } catch {
+            throw GracefulShutdownUnavailable(reason: "the guest's shutdown service is not ready (\(error))")
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import KVM
+import Synchronization
+
+#if canImport(Glibc)
+    @preconcurrency import Glibc
+#endif
+
+/// The `Sendable` side of one vCPU (Firecracker's `VcpuHandle`): other threads use it to stop
+/// and kick the vCPU; the `VCPU` itself never leaves its thread.
+///
+/// ## Concurrency model
+/// `stopRequested` is an atomic the vCPU loop polls before each `KVM_RUN`. The pthread id and
+/// liveness are under a `Mutex`, and `pthread_kill` is sent under that lock, so a kick never
+/// targets a thread that has finished (the thread marks itself gone under the same lock
+/// before it releases its `kvm_run` page).
+public final class VCPUHandle: Sendable {
+    /// The vCPU index (= APIC id).
+    public let index: Int
+    private let stop = Atomic<Bool>(false)
+    private let exitCount = Atomic<UInt64>(0)
+    private let emulatedCount = Atomic<UInt64>(0)
+    private struct ThreadState {
+        var thread: pthread_t?
+        var alive = false
+    }
+    private let state = Mutex(ThreadState())
+
+    init(index: Int) { self.index = index }
+
+    /// True once `requestStop()` was called.
+    public var stopRequested: Bool { stop.load(ordering: .acquiring) }
+
+    /// Asks the vCPU loop to finish, and kicks it out of `KVM_RUN`.
+    public func requestStop() {
+        stop.store(true, ordering: .releasing)
+        kick()
+    }
+
+    /// Interrupts `KVM_RUN` (or makes the next one return at once).
+    public func kick() {
+        state.withLock { s in
+            if s.alive, let t = s.thread { VCPUKick.kick(t) }
+        }
+    }
+
+    /// Exits to user space so far, and instructions the user-space fallback emulated.
+    public var statistics: VCPUStatistics {
+        VCPUStatistics(
+            index: index, exits: exitCount.load(ordering: .relaxed),
+            emulatedInstructions: emulatedCount.load(ordering: .relaxed))
+    }
+
+    func countExit() { exitCount.add(1, ordering: .relaxed) }
+    func countEmulated() { emulatedCount.add(1, ordering: .relaxed) }
+
+    /// Called on the vCPU thread once its page is registered for kicks.
+    func attach() {
+        state.withLock { s in
+            s.thread = pthread_self()
+            s.alive = true
+        }
+    }
+
+    /// Called on the vCPU thread before its `VCPU` (and page) is released.
+    func detach() {
+        state.withLock { $0.alive = false }
+    }
+}
+
+/// Counters of one vCPU, for diagnostics (exit rates show where a slow guest spends its time).
+public struct VCPUStatistics: Sendable, Hashable {
+    public let index: Int
+    /// Exits that reached user space (interrupted runs included).
+    public let exits: UInt64
+    /// Instructions emulated by `EmulationFallback` (int3, clac, stac, fwait).
+    public let emulatedInstructions: UInt64
+}

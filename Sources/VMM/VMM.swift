@@ -1,1 +1,0 @@
-// The VMM target; see docs/ARCHITECTURE.md.

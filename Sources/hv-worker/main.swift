@@ -1,3 +1,0 @@
-import WorkerCLI
-
-await WorkerCommand.main()
