@@ -91,6 +91,32 @@ import Testing
         #expect(throws: LinuxLoaderError.self) { try SetupHeader(parsing: noMagic) }
     }
 
+    @Test func missingHostDecompressorIsAClearError() {
+        for (magic, tool) in [([UInt8]([0x1F, 0x8B, 8, 0]), "gzip"), ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz"), ([0x28, 0xB5, 0x2F, 0xFD, 0, 0, 0, 0, 0], "zstd")] {
+            #expect(throws: LinuxLoaderError.decompressorMissing(tool: tool)) {
+                try PayloadDecompressor.decompress(magic, outputLimit: 100, toolDirectories: ["/nonexistent"])
+            }
+        }
+    }
+
+    @Test(.enabled(if: HostTool.available("gzip"), "gzip is not installed"))
+    func hostDecompressorOutputIsCapped() throws {
+        let dir = try Fixtures.tempDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("zeros")
+        try Data(count: 4 << 20).write(to: input)
+        let out = dir.appendingPathComponent("zeros.gz")
+        _ = try HostTool.run("gzip", ["-c", input.path], stdoutFile: out)
+        let payload = [UInt8](try Data(contentsOf: out))
+        #expect(throws: LinuxLoaderError.self) { try PayloadDecompressor.decompress(payload, outputLimit: 1 << 20) }
+        #expect(try PayloadDecompressor.decompress(payload, outputLimit: 4 << 20).count == 4 << 20)
+        // Corrupt gzip: a clear error with gzip's own message.
+        var bad = payload
+        bad[bad.count / 2] ^= 0xFF
+        bad[bad.count - 6] ^= 0xFF
+        #expect(throws: LinuxLoaderError.self) { try PayloadDecompressor.decompress(bad, outputLimit: 8 << 20) }
+    }
+
     @Test func detectsCompressionMagics() {
         #expect(PayloadCompression.detect([0x02, 0x21, 0x4C, 0x18, 0]) == .lz4)
         #expect(PayloadCompression.detect([0x1F, 0x8B, 8]) == .gzip)

@@ -101,7 +101,7 @@ import Testing
         var rng = SplitMix64(seed: 42)
         var data: [UInt8] = []
         let words = ["vmbus ", "storvsc ", "netvsc ", "hv_utils ", "\u{0}\u{0}\u{0}\u{0}"].map { Array($0.utf8) }
-        while data.count < 9 << 20 {
+        while data.count < (8 << 20) + 70_000 {
             if rng.next() % 8 == 0 {
                 data.append(UInt8(truncatingIfNeeded: rng.next()))
             } else {

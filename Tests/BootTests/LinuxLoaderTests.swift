@@ -134,7 +134,9 @@ import Testing
 
     @Test func bzImageWithLZ4PayloadKeepsItsHeader() throws {
         let memory = Fixtures.memory()
-        let bz = Fixtures.bzImage(payload: Fixtures.lz4LiteralStream(Fixtures.kernelELF))
+        var bz = Fixtures.bzImage(payload: Fixtures.lz4LiteralStream(Fixtures.kernelELF))
+        bz[0x250] = 0x42  // a setup_data pointer in the image must not reach the guest
+        bz[0x210] = 0x30  // nor its type_of_loader
         let result = try LinuxLoader.load(kernel: .bytes(bz), cmdline: cmdline, into: memory)
         #expect(result.format == .bzImage(version: 0x020F, compression: .lz4))
         #expect(result.entry == GuestPhysicalAddress(0x100_0000))
@@ -145,6 +147,8 @@ import Testing
         #expect(zp.u32(0x258) == 0x100_0000)  // pref_address from the image
         #expect(zp[0x210] == 0xFF && zp[0x211] == 0x81)
         #expect(zp.u32(0x228) == 0x20000)
+        #expect(zp.u64(0x250) == 0)  // setup_data
+        #expect(zp.u16(0x206) == 0x020F && zp.u16(0x1FE) == 0xAA55)
     }
 
     @Test(arguments: ["gzip", "xz", "zstd"])

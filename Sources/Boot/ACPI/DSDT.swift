@@ -44,7 +44,9 @@ public enum DSDT {
     }
 
     /// `\_SB.VMOD` (ACPI0004, with the VMBus MMIO ranges) holding `VMBS`, the device hv_vmbus
-    /// binds to by `_HID "VMBus"` (protocol doc §7.1, after OpenVMM and QEMU).
+    /// binds to by `_HID "VMBus"` (protocol doc §7.1, after OpenVMM and QEMU). iasl rejects a
+    /// 5-character `_HID` string when compiling ASL, but the AML is valid and it is the ID
+    /// hv_vmbus matches (`vmbus_acpi_device_ids`).
     public static func vmbus(_ device: ACPIConfiguration.VMBusDevice) -> AMLTerm {
         var resources = ResourceTemplate()
         for range in device.mmioRanges {
@@ -61,7 +63,8 @@ public enum DSDT {
                 .method("_DIS", [.and(.reference(sta), .integer(0x0D), .reference(sta))]),
                 .method("_PS0", [.or(.reference(sta), .integer(0x0F), .reference(sta))]),
                 .method("_STA", [.ret(.reference(sta))]),
-                .name("_PS3", .integer(0)),
+                // A method, not OpenVMM's Name(_PS3, 0): ACPI requires _PS3 to be a method.
+                .method("_PS3", []),
                 .name("_CRS", ResourceTemplate().term),
             ])
         return .device(

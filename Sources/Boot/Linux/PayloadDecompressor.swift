@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// The compression of a bzImage payload, recognised by its magic bytes.
 public struct PayloadCompression: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public var rawValue: String
@@ -37,7 +41,12 @@ public struct PayloadCompression: RawRepresentable, Hashable, Sendable, CustomSt
 /// host's own tools (`gzip -dc`, `xz -dc`, `zstd -dc`), whose output is read with a cap.
 enum PayloadDecompressor {
     /// Decompresses `payload`, refusing output beyond `outputLimit` bytes.
-    static func decompress(_ payload: [UInt8], outputLimit: Int) throws(LinuxLoaderError) -> [UInt8] {
+    /// - Parameter toolDirectories: where to look for gzip/xz/zstd; `nil` means `PATH`, then
+    ///   /usr/bin and /bin.
+    static func decompress(_ payload: [UInt8], outputLimit: Int, toolDirectories: [String]? = nil)
+        throws(LinuxLoaderError) -> [UInt8]
+    {
+        let dirs = toolDirectories ?? defaultToolDirectories
         let compression = PayloadCompression.detect(payload)
         switch compression {
         case .none:
@@ -58,23 +67,27 @@ enum PayloadDecompressor {
             }
             return result.output
         case .gzip:
-            return try runTool("gzip", ["-dc"], input: payload, outputLimit: outputLimit)
+            return try runTool("gzip", ["-dc"], input: payload, outputLimit: outputLimit, dirs)
         case .xz:
             // The kernel appends the uncompressed size after the .xz stream.
-            return try runTool("xz", ["-dc", "--single-stream"], input: payload, outputLimit: outputLimit)
+            return try runTool("xz", ["-dc", "--single-stream"], input: payload, outputLimit: outputLimit, dirs)
         case .zstd:
             // Strip the 4-byte size the kernel build appends (`zstd22_with_size`).
             let trimmed = payload.count > 8 ? Array(payload.dropLast(4)) : payload
-            return try runTool("zstd", ["-dc", "-q"], input: trimmed, outputLimit: outputLimit)
+            return try runTool("zstd", ["-dc", "-q"], input: trimmed, outputLimit: outputLimit, dirs)
         default:
             throw .unsupportedCompression(compression.rawValue)
         }
     }
 
-    /// The executable `name` on `PATH` (or in /usr/bin, /bin), if any.
-    static func findTool(_ name: String) -> String? {
+    /// `PATH`, then /usr/bin and /bin.
+    static var defaultToolDirectories: [String] {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let dirs = path.split(separator: ":").map(String.init) + ["/usr/bin", "/bin"]
+        return path.split(separator: ":").map(String.init) + ["/usr/bin", "/bin"]
+    }
+
+    /// The executable `name` in one of `dirs`, if any.
+    static func findTool(_ name: String, in dirs: [String]) -> String? {
         for dir in dirs where !dir.isEmpty {
             let candidate = dir + "/" + name
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
@@ -83,10 +96,10 @@ enum PayloadDecompressor {
     }
 
     /// Runs `tool args file` with the payload in a temporary file, reading stdout up to the cap.
-    private static func runTool(_ tool: String, _ args: [String], input: [UInt8], outputLimit: Int)
+    private static func runTool(_ tool: String, _ args: [String], input: [UInt8], outputLimit: Int, _ dirs: [String])
         throws(LinuxLoaderError) -> [UInt8]
     {
-        guard let executable = findTool(tool) else { throw .decompressorMissing(tool: tool) }
+        guard let executable = findTool(tool, in: dirs) else { throw .decompressorMissing(tool: tool) }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swifthv-boot-\(UUID().uuidString)")
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -117,7 +130,11 @@ enum PayloadDecompressor {
                 let chunk = reader.availableData
                 if chunk.isEmpty { break }
                 guard output.count + chunk.count <= outputLimit else {
-                    process.terminate()
+                    // SIGKILL, not Process.terminate(): the child inherits our threads' blocked
+                    // signal mask, so a SIGTERM can stay pending forever while it blocks on
+                    // the full pipe. Closing the read end also makes its next write fail.
+                    kill(process.processIdentifier, SIGKILL)
+                    try? reader.close()
                     process.waitUntilExit()
                     throw LinuxLoaderError.tooLarge(
                         what: "decompressed kernel", size: UInt64(output.count + chunk.count), limit: UInt64(outputLimit))

@@ -35,6 +35,7 @@ enum BootProtocol {
     static let cmdlineSize = 0x238  // u32
     static let payloadOffset = 0x248  // u32
     static let payloadLength = 0x24C  // u32
+    static let setupData = 0x250  // u64, linked list of setup_data; the loader owns it
     static let prefAddress = 0x258  // u64
     static let initSize = 0x260  // u32
     /// One past the last setup_header field we know (kernel_info_offset, 2.15).

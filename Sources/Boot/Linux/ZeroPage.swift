@@ -45,6 +45,9 @@ enum ZeroPage {
         page.put(P.heapEnd, at: P.heapEndPtr)
         page.put(c.commandLineAddress, at: P.cmdLinePtr)
         page.put(UInt32(0), at: P.extCmdLinePtr)
+        // No setup_data chain: a value copied from the image would point the kernel at
+        // arbitrary guest memory.
+        page.put(UInt64(0), at: P.setupData)
         let (initrdAddress, initrdSize) = c.initrd ?? (0, 0)
         page.put(UInt32(truncatingIfNeeded: initrdAddress), at: P.ramdiskImage)
         page.put(UInt32(truncatingIfNeeded: initrdSize), at: P.ramdiskSize)
