@@ -51,13 +51,15 @@ let package = Package(
         // Disk backend benchmark (not a test): swift run -c release disk-bench
         .executableTarget(name: "disk-bench", dependencies: ["VirtualDisk"], path: "bench/disk"),
 
+        // Helpers shared by test targets (seeded generators); not part of the product.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "GuestMemory"]),
         .testTarget(name: "ChipsetTests", dependencies: ["Chipset", "GuestMemory"]),
-        .testTarget(name: "BootTests", dependencies: ["Boot", "GuestMemory"]),
+        .testTarget(name: "BootTests", dependencies: ["TestSupport", "Boot", "GuestMemory"]),
         .testTarget(name: "HyperVTests", dependencies: ["HyperV", "GuestMemory"]),
-        .testTarget(name: "VMBusTests", dependencies: ["VMBus", "HyperV", "GuestMemory", "SyntheticDevices"]),
-        .testTarget(name: "VirtualDiskTests", dependencies: ["VirtualDisk"]),
+        .testTarget(name: "VMBusTests", dependencies: ["TestSupport", "VMBus", "HyperV", "GuestMemory", "SyntheticDevices"]),
+        .testTarget(name: "VirtualDiskTests", dependencies: ["TestSupport", "VirtualDisk"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),

@@ -2,6 +2,7 @@ import Foundation
 import GuestMemory
 
 @testable import Boot
+import TestSupport
 
 /// Small kernel images built in the tests: ELF64 vmlinux-like executables and bzImages around
 /// them, plus helpers for host tools.
@@ -170,18 +171,6 @@ enum HostTool {
     }
 }
 
-/// SplitMix64: a tiny seeded generator so fuzz runs are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 extension GuestMemory {
     func u8(_ a: UInt64) throws -> UInt8 { try load(UInt8.self, at: GuestPhysicalAddress(a)) }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Boot
+import TestSupport
 
 @Suite struct LZ4LegacyTests {
     func stream(_ blocks: [[UInt8]], trailer: UInt32? = nil) -> [UInt8] {

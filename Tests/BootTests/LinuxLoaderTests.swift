@@ -3,6 +3,7 @@ import GuestMemory
 import Testing
 
 @testable import Boot
+import TestSupport
 
 @Suite struct LinuxLoaderTests {
     let cmdline = "console=ttyS0 reboot=t panic=-1 nokaslr"

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import VirtualDisk
+import TestSupport
 
 @Suite struct RawDiskTests {
     @Test func sparseHolesReadAsZeroAndDiscardPunches() throws {

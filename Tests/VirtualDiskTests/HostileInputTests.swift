@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import VirtualDisk
+import TestSupport
 
 /// Truncated, corrupt and hostile files are refused with an error naming the problem.
 @Suite struct HostileInputTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import VirtualDisk
+import TestSupport
 
 /// Cross-validation with qemu-img (QEMU's VHDX driver) in both directions.
 @Suite(.enabled(if: QemuImg.available, "qemu-img not installed: cross-validation skipped"))
