@@ -152,11 +152,11 @@ enum HostTool {
         process.executableURL = URL(fileURLWithPath: path(name) ?? name)
         process.arguments = args
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("tool-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let logHandle = try FileHandle(forWritingTo: log)
         process.standardError = logHandle
         if let stdoutFile {
-            FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
             process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
         } else {
             process.standardOutput = logHandle

@@ -19,7 +19,7 @@ final class WorkerProcess: Sendable {
         process.standardOutput = stdout
         process.standardError = stdout
         if let logPath {
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             log = FileHandle(forWritingAtPath: logPath)
         } else {
             log = nil

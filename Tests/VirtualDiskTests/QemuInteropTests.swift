@@ -17,7 +17,7 @@ struct QemuInteropTests {
             let count = min(length, size - start)
             bytes.replaceSubrange(start..<start + count, with: randomBytes(count, seed: generator.next()))
         }
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
         return bytes
     }
 
@@ -57,7 +57,7 @@ struct QemuInteropTests {
             model.replaceSubrange(offset..<offset + length, with: data)
         }
         try disk.close()
-        FileManager.default.createFile(atPath: dir.file("model.raw"), contents: Data(model))
+        #expect(FileManager.default.createFile(atPath: dir.file("model.raw"), contents: Data(model)))
         let (checkStatus, checkOutput) = try run([QemuImg.path, "check", "-f", "vhdx", path])
         #expect(checkStatus == 0, "\(checkOutput)")
         let (compareStatus, compareOutput) = try run([QemuImg.path, "compare", "-f", "vhdx", "-F", "raw", path, dir.file("model.raw")])
@@ -82,7 +82,7 @@ struct QemuInteropTests {
             model.replaceSubrange(offset..<offset + length, with: data)
         }
         try disk.close()
-        FileManager.default.createFile(atPath: dir.file("model.raw"), contents: Data(model))
+        #expect(FileManager.default.createFile(atPath: dir.file("model.raw"), contents: Data(model)))
         let (checkStatus, checkOutput) = try run([QemuImg.path, "check", "-f", "vhdx", path])
         #expect(checkStatus == 0, "\(checkOutput)")
         let (status, output) = try run([QemuImg.path, "compare", "-f", "vhdx", "-F", "raw", path, dir.file("model.raw")])
@@ -113,7 +113,7 @@ struct QemuInteropTests {
         try reopened.close()
 
         try DiskOperations.merge(child: child)
-        FileManager.default.createFile(atPath: dir.file("model.raw"), contents: Data(model))
+        #expect(FileManager.default.createFile(atPath: dir.file("model.raw"), contents: Data(model)))
         #expect(try run([QemuImg.path, "check", "-f", "vhdx", parent]).0 == 0)
         let (status, output) = try run([QemuImg.path, "compare", "-f", "vhdx", "-F", "raw", parent, dir.file("model.raw")])
         #expect(status == 0, "\(output)")
@@ -169,7 +169,7 @@ struct QemuInteropTests {
         let batOffset = 2 << 20 + 8  // BAT entry 1 (block 1) of our layout
         #expect(image[batOffset..<batOffset + 8].allSatisfy { $0 == 0 })
         let path = dir.file("dirty.vhdx")
-        FileManager.default.createFile(atPath: path, contents: Data(image))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(image)))
         let report = try DiskOperations.check(path: path)
         #expect(report.ok && report.logPending && !report.logReplayed)
         let (status, output) = try run([QemuImg.path, "check", "-r", "all", "-f", "vhdx", path])
