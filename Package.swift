@@ -11,6 +11,8 @@ let package = Package(
     products: [
         .executable(name: "hv-worker", targets: ["hv-worker"]),
         .library(name: "VirtualDisk", targets: ["VirtualDisk"]),
+        // The parsers that face guests and untrusted files, for the libFuzzer package in fuzz/.
+        .library(name: "SwiftHVFuzzable", targets: ["VMBus", "HyperV", "GuestMemory", "VirtualDisk", "Boot"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
