@@ -104,7 +104,8 @@ echo "hv-worker   run A: VmRSS $((rss / 1024)) MiB (VmHWM $((hwm / 1024)), RssAn
 echo "hv-worker   run A: worker RSS minus resident guest RAM $(((rss - guest) / 1024)) MiB; VmRSS minus the full $MEM_MIB MiB $(((rss - MEM_MIB * 1024) / 1024)) MiB"
 
 # ---- run B: hv-worker under perf
-if command -v perf >/dev/null && perf list 2>/dev/null | grep -q 'kvm:kvm_userspace_exit'; then
+# (grep without -q: it must read all of perf's output, or pipefail sees perf's SIGPIPE.)
+if command -v perf >/dev/null && perf list 2>/dev/null | grep 'kvm:kvm_userspace_exit' >/dev/null; then
   console=$work/b.console
   # KVM_EXIT_* values from linux/kvm.h.
   declare -A reasons=([2]=IO [6]=MMIO [10]=INTR [17]=INTERNAL_ERROR [24]=SYSTEM_EVENT [29]=X86_RDMSR [30]=X86_WRMSR [5]=HLT [8]=SHUTDOWN)
@@ -140,10 +141,10 @@ if command -v perf >/dev/null && perf list 2>/dev/null | grep -q 'kvm:kvm_usersp
       /^#/ || NF < 3 { next }
       $3 == "kvm:kvm_userspace_exit" { seen++; name = (seen <= n) ? "user-space exit " order[seen] : "user-space exits (all)" }
       $3 != "kvm:kvm_userspace_exit" { name = "in-kernel " substr($3, 5) }
-      { c = $1 + 0; if (c > 0 || name ~ /all/) printf "  %-36s %12d  %12.0f/s\n", name, c, c / secs }' "$work/b.stat"
+      { c = $1 + 0; if (c > 0 || name ~ /all/) printf "  %-36s %12d  %12.1f/s\n", name, c, c / secs }' "$work/b.stat"
   fi
 else
-  echo "hv-worker   run B: skipped (perf with kvm tracepoints not available)"
+  echo "hv-worker   run B: skipped (perf, or its kvm tracepoints, not available: tracefs mounted at /sys/kernel/tracing?)"
 fi
 
 # ---- run C: QEMU TCG
