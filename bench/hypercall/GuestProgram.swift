@@ -11,7 +11,9 @@ import GuestMemory
 ///         mov  0x8000, %r9                  # N
 ///         mov  0x8010, %rbx                 # the stub this variant calls
 ///         out  %al, $0xe0                   # start mark (host timestamps it)
-///  1:     mov  $0x1005d, %ecx               # HvSignalEvent, fast
+///  1:     mov  $1, %eax                     # RAX differs from the result, as in a real guest,
+///                                           # so the worker writes it back (KVM_SET_REGS)
+///         mov  $0x1005d, %ecx               # HvSignalEvent, fast
 ///         mov  $0x2001, %edx                # connection id 0x2001, flag 0
 ///         xor  %r8d, %r8d
 ///         call *%rbx
@@ -22,27 +24,36 @@ import GuestMemory
 ///         out  %al, $0xe6                   # power off
 ///  2:     hlt ; jmp 2b
 /// ```
-/// The three stubs differ only in their middle instruction, so the loops run the same
-/// instructions apart from the trap: the hypercall page (`endbr64; out %al,$0xEB; ret`,
-/// written by the partition), a plain port write (`endbr64; out %al,$0xE2; ret`), and no exit
-/// (`endbr64; nop; nop; ret`).
+/// The stubs differ only in their middle instruction, so the loops run the same instructions
+/// apart from the trap: the hypercall page (`endbr64; out %al,$0xEB; ret`, written by the
+/// partition), a port write to a register-aware hook that bumps RAX (`out %al,$0xE4`) or only
+/// reads the registers (`out %al,$0xE5`), a plain
+/// port write to a bus device (`out %al,$0xE2`), and no exit (`nop; nop`).
 enum GuestProgram {
     static let code: [UInt8] = [
         0xb9, 0x00, 0x00, 0x00, 0x40, 0xba, 0x00, 0x00, 0x00, 0x81, 0xb8, 0x01,
         0x00, 0x00, 0x00, 0x0f, 0x30, 0xb9, 0x01, 0x00, 0x00, 0x40, 0x31, 0xd2,
         0xb8, 0x01, 0x00, 0x02, 0x00, 0x0f, 0x30, 0x4c, 0x8b, 0x0c, 0x25, 0x00,
         0x80, 0x00, 0x00, 0x48, 0x8b, 0x1c, 0x25, 0x10, 0x80, 0x00, 0x00, 0xe6,
-        0xe0, 0xb9, 0x5d, 0x00, 0x01, 0x00, 0xba, 0x01, 0x20, 0x00, 0x00, 0x45,
-        0x31, 0xc0, 0xff, 0xd3, 0x49, 0xff, 0xc9, 0x75, 0xec, 0x48, 0x89, 0x04,
-        0x25, 0x08, 0x80, 0x00, 0x00, 0xe6, 0xe1, 0xe6, 0xe6, 0xf4, 0xeb, 0xfd,
+        0xe0, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xb9, 0x5d, 0x00, 0x01, 0x00, 0xba,
+        0x01, 0x20, 0x00, 0x00, 0x45, 0x31, 0xc0, 0xff, 0xd3, 0x49, 0xff, 0xc9,
+        0x75, 0xe7, 0x48, 0x89, 0x04, 0x25, 0x08, 0x80, 0x00, 0x00, 0xe6, 0xe1,
+        0xe6, 0xe6, 0xf4, 0xeb, 0xfd,
     ]
     static let pioStub: [UInt8] = [0xf3, 0x0f, 0x1e, 0xfa, 0xe6, 0xe2, 0xc3]
     static let nopStub: [UInt8] = [0xf3, 0x0f, 0x1e, 0xfa, 0x90, 0x90, 0xc3]
+    /// `endbr64; out %al,$0xE4; ret`: a register-aware port hook that changes RAX, i.e. the
+    /// hypercall's register traffic (KVM_GET_REGS + KVM_SET_REGS) without the dispatcher.
+    static let hookStub: [UInt8] = [0xf3, 0x0f, 0x1e, 0xfa, 0xe6, 0xe4, 0xc3]
+    /// `endbr64; out %al,$0xE5; ret`: a register-aware hook that changes nothing (KVM_GET_REGS only).
+    static let readHookStub: [UInt8] = [0xf3, 0x0f, 0x1e, 0xfa, 0xe6, 0xe5, 0xc3]
 
     static let codeAddress: UInt64 = 0x10000
     static let hypercallPage: UInt64 = 0x20000
     static let pioStubAddress: UInt64 = 0x21000
     static let nopStubAddress: UInt64 = 0x22000
+    static let hookStubAddress: UInt64 = 0x23000
+    static let readHookStubAddress: UInt64 = 0x24000
     static let iterationsAddress: UInt64 = 0x8000
     static let resultAddress: UInt64 = 0x8008
     static let stubPointerAddress: UInt64 = 0x8010
@@ -58,6 +69,8 @@ enum GuestProgram {
         try m.write(code, at: GuestPhysicalAddress(codeAddress))
         try m.write(pioStub, at: GuestPhysicalAddress(pioStubAddress))
         try m.write(nopStub, at: GuestPhysicalAddress(nopStubAddress))
+        try m.write(hookStub, at: GuestPhysicalAddress(hookStubAddress))
+        try m.write(readHookStub, at: GuestPhysicalAddress(readHookStubAddress))
         try m.store(iterations, at: GuestPhysicalAddress(iterationsAddress))
         try m.store(stub, at: GuestPhysicalAddress(stubPointerAddress))
         // GDT: null, 64-bit code (0x08), data (0x10).

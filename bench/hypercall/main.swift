@@ -74,16 +74,30 @@ let quietLogger: Logger = {
     return logger
 }()
 
+/// Port 0xE4: reads and changes RAX like the hypercall trap, without the dispatcher.
+struct RegisterBumpHook: RegisterPortHook {
+    func portWrite(_ port: IOPort, width: AccessWidth, value: UInt64, registers: inout GeneralRegisters, vp: Int) {
+        registers.rax &+= 1
+    }
+}
+
+/// Port 0xE5: a register-aware hook that changes nothing, so only KVM_GET_REGS happens.
+struct RegisterReadHook: RegisterPortHook {
+    func portWrite(_ port: IOPort, width: AccessWidth, value: UInt64, registers: inout GeneralRegisters, vp: Int) {}
+}
+
 struct NoInterrupts: SynICInterruptSink {
     func interrupt(vp: UInt32, vector: UInt8) {}
 }
 
 enum Variant: String, CaseIterable {
-    case nop, pio, hypercall
+    case nop, pio, readHook = "hook-get", hook = "hook-set", hypercall
     var stub: UInt64 {
         switch self {
         case .nop: GuestProgram.nopStubAddress
         case .pio: GuestProgram.pioStubAddress
+        case .readHook: GuestProgram.readHookStubAddress
+        case .hook: GuestProgram.hookStubAddress
         case .hypercall: GuestProgram.hypercallPage
         }
     }
@@ -112,7 +126,10 @@ func runOnce(_ variant: Variant, iterations: UInt64, kvm: KVMSystem, cpuid: [CPU
     try pio.register(markers, at: IOPort(0xe0), count: 8)
     let io = MachineIO(
         portIO: pio, mmio: MMIOBus(name: "mmio"), msrHandler: PartitionMSRs(partition: partition),
-        portHooks: [IOPort(UInt16(HypercallPage.trapPort)): TrapHook(partition: partition)])
+        portHooks: [
+            IOPort(UInt16(HypercallPage.trapPort)): TrapHook(partition: partition), IOPort(0xe4): RegisterBumpHook(),
+            IOPort(0xe5): RegisterReadHook(),
+        ])
     try machine.start(io)
     // A broken guest must not hang the bench.
     DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(120)) { [weak machine] in machine?.requestStop() }
@@ -124,6 +141,27 @@ func runOnce(_ variant: Variant, iterations: UInt64, kvm: KVMSystem, cpuid: [CPU
         nanoseconds: marks.end - marks.start, exits: machine.statistics.reduce(0) { $0 + $1.exits },
         plainExits: marks.plainExits, signals: handler.signals.load(ordering: .relaxed),
         status: try memory.load(UInt64.self, at: GuestPhysicalAddress(GuestProgram.resultAddress)))
+}
+
+/// The dispatcher alone, on the host: `handleHypercall` for the same HvSignalEvent, in a loop.
+func dispatcherOnly(iterations: Int) throws -> Double {
+    let memory = try GuestProgram.memory(iterations: 0, stub: 0)
+    let synic = SynIC(vpCount: 1, memory: memory, interruptSink: NoInterrupts(), kick: { _ in })
+    let handler = CountingMessageHandler()
+    let partition = HyperVPartition(
+        configuration: try HyperVConfiguration(vpCount: 1, tscFrequencyHz: 1_000_000_000), memory: memory, synic: synic,
+        messageHandler: handler)
+    guard partition.writeMSR(0x4000_0000, value: 0x8100_0000_0000_0001, vp: 0),
+        partition.writeMSR(0x4000_0001, value: GuestProgram.hypercallPage | 1, vp: 0)
+    else { throw BenchError("the partition refused the hypercall MSRs") }
+    var status: UInt64 = 0
+    let start = DispatchTime.now().uptimeNanoseconds
+    for _ in 0..<iterations { status |= partition.handleHypercall(rcx: 0x1005d, rdx: 0x2001, r8: 0, vp: 0) }
+    let elapsed = DispatchTime.now().uptimeNanoseconds - start
+    guard status == 0, handler.signals.load(ordering: .relaxed) == UInt64(iterations) else {
+        throw BenchError("host-only dispatch failed (status 0x\(String(status, radix: 16)))")
+    }
+    return Double(elapsed) / Double(iterations) / 1000
 }
 
 func main() -> Int32 {
@@ -145,7 +183,7 @@ func main() -> Int32 {
                 let r = try runOnce(variant, iterations: iterations, kvm: kvm, cpuid: cpuid)
                 let perCall = Double(r.nanoseconds) / Double(iterations) / 1000
                 print(
-                    "run \(run) \(variant.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) "
+                    "run \(run) \(variant.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) "
                         + "\(fmt(perCall, 3)) us/iteration  exits=\(r.exits) plain-port-exits=\(r.plainExits) "
                         + "signals=\(r.signals) last-status=0x\(String(r.status, radix: 16))")
                 if variant == .hypercall && r.signals != iterations {
@@ -158,18 +196,26 @@ func main() -> Int32 {
                 best[variant] = r
             }
         }
-        guard let nop = best[.nop], let pio = best[.pio], let hc = best[.hypercall] else { return 1 }
+        guard let nop = best[.nop], let pio = best[.pio], let get = best[.readHook], let hook = best[.hook], let hc = best[.hypercall] else {
+            return 1
+        }
         func us(_ r: Result) -> Double { Double(r.nanoseconds) / Double(iterations) / 1000 }
         print("")
         print("| loop body (call into a 7-byte stub) | us/iteration | vs nop loop |")
         print("|---|---|---|")
         print("| endbr64; nop; nop; ret (no exit) | \(fmt(us(nop), 3)) | 1.00 |")
         print("| endbr64; out %al,$0xE2; ret (port-I/O exit to the bus) | \(fmt(us(pio), 3)) | \(fmt(us(pio) / us(nop), 2)) |")
+        print("| endbr64; out %al,$0xE5; ret (register hook: GET_REGS) | \(fmt(us(get), 3)) | \(fmt(us(get) / us(nop), 2)) |")
+        print("| endbr64; out %al,$0xE4; ret (register hook: GET_REGS + SET_REGS) | \(fmt(us(hook), 3)) | \(fmt(us(hook) / us(nop), 2)) |")
         print("| hypercall page: endbr64; out %al,$0xEB; ret (HvSignalEvent) | \(fmt(us(hc), 3)) | \(fmt(us(hc) / us(nop), 2)) |")
         print("")
         print("hypercall round trip (hypercall loop - nop loop): \(fmt(us(hc) - us(nop), 3)) us/call")
         print("plain port-I/O exit (pio loop - nop loop):        \(fmt(us(pio) - us(nop), 3)) us/exit")
+        print("KVM_GET_REGS (hook-get loop - pio loop):          \(fmt(us(get) - us(pio), 3)) us/exit")
+        print("KVM_SET_REGS (hook-set loop - hook-get loop):     \(fmt(us(hook) - us(get), 3)) us/exit")
+        print("dispatcher (hypercall loop - hook-set loop):      \(fmt(us(hc) - us(hook), 3)) us/call")
         print("hypercall / plain port-I/O iteration:             \(fmt(us(hc) / us(pio), 2))x")
+        print("host-side handleHypercall alone (1M calls):       \(fmt(try dispatcherOnly(iterations: 1_000_000), 3)) us/call")
         return 0
     } catch {
         print("hypercall-bench: error: \(error)")
