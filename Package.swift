@@ -52,6 +52,15 @@ let package = Package(
             name: "hv-worker", dependencies: ["WorkerCLI", .product(name: "Logging", package: "swift-log")]),
         // Disk backend benchmark (not a test): swift run -c release disk-bench
         .executableTarget(name: "disk-bench", dependencies: ["VirtualDisk"], path: "bench/disk"),
+        // VMBus host-side cost (messages/s, ring GB/s vs memcpy): swift run -c release vmbus-bench
+        .executableTarget(
+            name: "vmbus-bench", dependencies: ["VMBus", "HyperV", "GuestMemory"], path: "bench/vmbus"),
+        // Hypercall round trip with a tiny guest on /dev/kvm: swift run -c release hypercall-bench
+        .executableTarget(
+            name: "hypercall-bench", dependencies: [
+                "VMM", "KVM", "HyperV", "GuestMemory", "Chipset", "Boot", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/hypercall"),
 
         // Helpers shared by test targets (seeded generators); not part of the product.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
