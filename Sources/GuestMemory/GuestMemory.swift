@@ -145,9 +145,34 @@ public final class GuestMemory: @unchecked Sendable {
     public func write(_ bytes: some Collection<UInt8>, at address: GuestPhysicalAddress) throws(GuestMemoryError) {
         let count = bytes.count
         let p = try pointer(address, UInt64(count))
-        // SAFETY: `p` has `count` writable bytes.
-        let dst = UnsafeMutableRawBufferPointer(start: p, count: count)
-        _ = dst.initializeMemory(as: UInt8.self, from: bytes)
+        // Contiguous collections (arrays, slices) are copied with one memcpy; the generic path
+        // below is not specialized across modules and would copy byte by byte (measured by
+        // bench/vmbus: 40 ns per byte).
+        let copied: Bool? = bytes.withContiguousStorageIfAvailable { source in
+            // SAFETY: `p` has `count` writable bytes; `source` has `count` readable bytes.
+            if let base = source.baseAddress { p.copyMemory(from: base, byteCount: count) }
+            return true
+        }
+        if copied == nil {
+            // SAFETY: `p` has `count` writable bytes.
+            let dst = UnsafeMutableRawBufferPointer(start: p, count: count)
+            _ = dst.initializeMemory(as: UInt8.self, from: bytes)
+        }
+    }
+
+    /// Copies `bytes` into guest RAM (one memcpy).
+    public func write(_ bytes: [UInt8], at address: GuestPhysicalAddress) throws(GuestMemoryError) {
+        try write(bytes[...], at: address)
+    }
+
+    /// Copies `bytes` into guest RAM (one memcpy).
+    public func write(_ bytes: ArraySlice<UInt8>, at address: GuestPhysicalAddress) throws(GuestMemoryError) {
+        let count = bytes.count
+        let p = try pointer(address, UInt64(count))
+        bytes.withUnsafeBytes { source in
+            // SAFETY: `p` has `count` writable bytes; `source` has `count` readable bytes.
+            if let base = source.baseAddress { p.copyMemory(from: base, byteCount: count) }
+        }
     }
 
     /// Fills `count` bytes of guest RAM with `value`.
