@@ -125,6 +125,44 @@ struct TinyGuestTests {
         #expect(machine.waitUntilStopped() == .stopRequested)
     }
 
+    @Test func pauseStopsProgressAndResumeContinues() throws {
+        let machine = try TinyGuest.machine("counter")
+        let count = Mutex(0)
+        let ports = TestPorts { port, _ in if port == 0xe1 { count.withLock { $0 += 1 } } }
+        let (pio, mmio) = try buses(ports)
+        try machine.start(MachineIO(portIO: pio, mmio: mmio))
+        defer {
+            machine.requestStop()
+            _ = machine.waitUntilStopped()
+        }
+        func wait(until condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(20)
+            while !condition() && Date() < deadline { usleep(10_000) }
+            return condition()
+        }
+        #expect(wait { count.withLock { $0 } > 5 }, "the guest never ran")
+        machine.pause()
+        #expect(machine.isPaused)
+        usleep(200_000)  // let the in-flight exit finish
+        let atPause = count.withLock { $0 }
+        usleep(300_000)
+        #expect(count.withLock { $0 } == atPause, "the guest ran while paused")
+        machine.resume()
+        #expect(!machine.isPaused)
+        #expect(wait { count.withLock { $0 } > atPause + 5 }, "the guest did not continue after resume")
+    }
+
+    @Test func stopWhilePausedFinishes() throws {
+        let machine = try TinyGuest.machine("counter")
+        let (pio, mmio) = try buses(TestPorts())
+        try machine.start(MachineIO(portIO: pio, mmio: mmio))
+        usleep(100_000)
+        machine.pause()
+        usleep(100_000)
+        machine.requestStop()
+        #expect(machine.waitUntilStopped() == .stopRequested)
+    }
+
     @Test func asyncWaitForStop() async throws {
         let machine = try TinyGuest.machine("triplefault")
         let (pio, mmio) = try buses(TestPorts())

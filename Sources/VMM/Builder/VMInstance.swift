@@ -156,6 +156,15 @@ public final class VMInstance: Sendable {
         }
     }
 
+    /// Pauses the guest's vCPUs (Suspend-VM); `resume()` continues it.
+    public func pause() { machine.pause() }
+
+    /// Resumes a paused guest.
+    public func resume() { machine.resume() }
+
+    /// True while the guest is paused.
+    public var isPaused: Bool { machine.isPaused }
+
     /// Stops the VM now (the guest is not asked; "turn off").
     public func requestStop() { machine.requestStop() }
 

@@ -130,6 +130,20 @@ public final class Machine: PlatformControl, Sendable {
         GSILine(vm: vm, gsi: gsi, logger: logger)
     }
 
+    /// Pauses every vCPU: each leaves `KVM_RUN` at its next exit (it is kicked) and waits.
+    /// Devices and timers on host threads keep running; guest RAM stays as it is.
+    public func pause() {
+        for h in handles { h.pause() }
+    }
+
+    /// Resumes vCPUs paused by `pause()`.
+    public func resume() {
+        for h in handles { h.resume() }
+    }
+
+    /// True while `pause()` is in effect.
+    public var isPaused: Bool { handles.allSatisfy(\.isPaused) }
+
     /// Brings vCPU `index` out of `KVM_RUN` soon (immediate exit + signal), so its thread runs
     /// `MachineIO.beforeEntry`; ignored for an index out of range.
     public func kick(vcpu index: Int) {

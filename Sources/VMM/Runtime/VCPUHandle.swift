@@ -1,3 +1,4 @@
+import Dispatch
 import KVM
 import Synchronization
 
@@ -17,6 +18,10 @@ public final class VCPUHandle: Sendable {
     /// The vCPU index (= APIC id).
     public let index: Int
     private let stop = Atomic<Bool>(false)
+    private let paused = Atomic<Bool>(false)
+    /// Wakes a paused vCPU thread (resume or stop); extra signals are harmless because the
+    /// thread re-checks `paused` after every wake-up.
+    private let wake = DispatchSemaphore(value: 0)
     private let exitCount = Atomic<UInt64>(0)
     private let emulatedCount = Atomic<UInt64>(0)
     private struct ThreadState {
@@ -34,6 +39,27 @@ public final class VCPUHandle: Sendable {
     public func requestStop() {
         stop.store(true, ordering: .releasing)
         kick()
+        wake.signal()
+    }
+
+    /// True while the vCPU is asked to stay out of `KVM_RUN`.
+    public var isPaused: Bool { paused.load(ordering: .acquiring) }
+
+    /// Keeps the vCPU out of `KVM_RUN` from its next exit on (it is kicked to get there).
+    func pause() {
+        paused.store(true, ordering: .releasing)
+        kick()
+    }
+
+    /// Lets a paused vCPU run again.
+    func resume() {
+        paused.store(false, ordering: .releasing)
+        wake.signal()
+    }
+
+    /// Called on the vCPU thread: blocks while paused (returns at once otherwise, or on stop).
+    func waitWhilePaused() {
+        while isPaused && !stopRequested { wake.wait() }
     }
 
     /// Interrupts `KVM_RUN` (or makes the next one return at once).

@@ -57,6 +57,8 @@ struct VCPUContext: Sendable {
     private func runLoop(_ vcpu: VCPU) -> StopReason? {
         let cpuio = VCPUIO(vcpu: vcpu, io: io, logger: machine.logger)
         while !handle.stopRequested {
+            handle.waitWhilePaused()
+            if handle.stopRequested { break }
             io.beforeEntry?(index)
             let exit: VMExit
             do throws(KVMError) {

@@ -3,6 +3,7 @@
 ///   Ctrl-] b   send a serial BREAK (then a key: the guest's magic SysRq)
 ///   Ctrl-] s   ask the guest for a graceful shutdown
 ///   Ctrl-] i   print the integration services' state (heartbeat, KVP, ...)
+///   Ctrl-] p   pause the guest, or resume it when paused
 ///   Ctrl-] ]   send a literal Ctrl-]
 /// A pure state machine so it is unit-tested without a terminal.
 public struct ConsoleEscape: Sendable {
@@ -14,6 +15,7 @@ public struct ConsoleEscape: Sendable {
         case kill
         case gracefulShutdown
         case status
+        case togglePause
     }
 
     private var armed = false
@@ -43,6 +45,9 @@ public struct ConsoleEscape: Sendable {
                 case UInt8(ascii: "i"), UInt8(ascii: "I"):
                     flush()
                     actions.append(.status)
+                case UInt8(ascii: "p"), UInt8(ascii: "P"):
+                    flush()
+                    actions.append(.togglePause)
                 case Self.escapeByte:
                     pending.append(byte)
                 default:
@@ -60,5 +65,5 @@ public struct ConsoleEscape: Sendable {
     }
 
     public static let helpText =
-        "Console: Ctrl-] q kills the VM, Ctrl-] b sends BREAK (SysRq), Ctrl-] s asks for shutdown, Ctrl-] i shows status."
+        "Console: Ctrl-] q kills the VM, Ctrl-] b sends BREAK (SysRq), Ctrl-] s asks for shutdown, Ctrl-] i shows status, Ctrl-] p pauses/resumes."
 }

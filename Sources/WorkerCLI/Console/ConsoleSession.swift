@@ -60,6 +60,15 @@ final class ConsoleSession: Sendable {
                     requestGracefulShutdown()
                 case .status:
                     printStatus()
+                case .togglePause:
+                    guard let vm else { break }
+                    if vm.isPaused {
+                        vm.resume()
+                        WorkerLog.say("resumed")
+                    } else {
+                        vm.pause()
+                        WorkerLog.say("paused (Ctrl-] p resumes)")
+                    }
                 }
             }
         }
