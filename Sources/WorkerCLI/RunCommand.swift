@@ -47,6 +47,9 @@ public struct RunCommand: ParsableCommand {
     @Option(help: "Also write the guest's console output to this file.")
     var consoleLog: String?
 
+    @Option(help: "Serve the control channel (hvd) on this Unix socket; the worker becomes a session leader.")
+    var controlSocket: String?
+
     public init() {}
 
     public func validate() throws {
@@ -86,12 +89,18 @@ public struct RunCommand: ParsableCommand {
 
     public func run() throws {
         let configuration = try vmConfiguration()
-        let console = ConsoleOutput(logPath: consoleLog)
+        if controlSocket != nil { WorkerControlServer.detachFromParentSession() }
+        let console = ConsoleBroadcaster(base: ConsoleOutput(logPath: consoleLog))
         let vm: VMInstance
+        let control: WorkerControlServer?
         do {
             vm = try VMInstance(configuration: configuration, console: console)
+            control = try controlSocket.map { try WorkerControlServer(socketPath: $0, vm: vm, console: console) }
         } catch {
             WorkerLog.say("cannot start \(configuration.name): \(error)")
+            if let controlSocket {
+                WorkerControlServer.recordExit(socketPath: controlSocket, .init(reason: "buildFailed", message: "\(error)", exitCode: 1))
+            }
             throw ExitCode(1)
         }
         WorkerLog.say(
@@ -111,10 +120,12 @@ public struct RunCommand: ParsableCommand {
         } catch {
             terminal.restore()
             WorkerLog.say("\(configuration.name): \(error)")
+            if let control { WorkerControlServer.recordExit(socketPath: control.paths.controlSocket, .init(reason: "error", message: "\(error)", exitCode: 1)) }
             throw ExitCode(1)
         }
         terminal.restore()
         let outcome = WorkerOutcome(reason, killedByUser: session.killedByUser)
+        if let control { WorkerControlServer.recordExit(socketPath: control.paths.controlSocket, outcome.exitRecord(reason)) }
         WorkerLog.say("\(configuration.name): \(outcome.message)")
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }
