@@ -74,12 +74,28 @@ public struct VMInfo: Codable, Sendable, Equatable {
     }
 }
 
+/// How a request names the boot files: like `BootSource`, with `cmdline` optional.
+public struct BootRequest: Codable, Sendable, Equatable {
+    public var kernel: String
+    public var initrd: String?
+    /// Default "console=ttyS0".
+    public var cmdline: String?
+    public init(kernel: String, initrd: String? = nil, cmdline: String? = nil) {
+        self.kernel = kernel
+        self.initrd = initrd
+        self.cmdline = cmdline
+    }
+    public var bootSource: BootSource {
+        cmdline.map { BootSource(kernel: kernel, initrd: initrd, cmdline: $0) } ?? BootSource(kernel: kernel, initrd: initrd)
+    }
+}
+
 /// `POST /v1/vms`. Unknown fields are refused (400), so a typo never silently becomes a default.
 public struct CreateVMRequest: Codable, Sendable, Equatable {
     public var name: String
     public var memoryMiB: UInt64?
     public var cpus: Int?
-    public var boot: BootSource
+    public var boot: BootRequest
     public var integrationServices: IntegrationServices?
     public var hyperV: Bool?
     public var hostProfile: HostProfileSetting?
@@ -89,7 +105,7 @@ public struct CreateVMRequest: Codable, Sendable, Equatable {
     public var recoveryAction: RecoveryAction?
 
     public init(
-        name: String, memoryMiB: UInt64? = nil, cpus: Int? = nil, boot: BootSource, integrationServices: IntegrationServices? = nil,
+        name: String, memoryMiB: UInt64? = nil, cpus: Int? = nil, boot: BootRequest, integrationServices: IntegrationServices? = nil,
         hyperV: Bool? = nil, hostProfile: HostProfileSetting? = nil, notes: String? = nil,
         automaticStartAction: AutomaticStartAction? = nil, automaticStopAction: AutomaticStopAction? = nil,
         recoveryAction: RecoveryAction? = nil
@@ -113,7 +129,7 @@ public struct UpdateVMRequest: Codable, Sendable, Equatable {
     public var name: String?
     public var memoryMiB: UInt64?
     public var cpus: Int?
-    public var boot: BootSource?
+    public var boot: BootRequest?
     public var integrationServices: IntegrationServices?
     public var hyperV: Bool?
     public var hostProfile: HostProfileSetting?
@@ -123,7 +139,7 @@ public struct UpdateVMRequest: Codable, Sendable, Equatable {
     public var recoveryAction: RecoveryAction?
 
     public init(
-        name: String? = nil, memoryMiB: UInt64? = nil, cpus: Int? = nil, boot: BootSource? = nil,
+        name: String? = nil, memoryMiB: UInt64? = nil, cpus: Int? = nil, boot: BootRequest? = nil,
         integrationServices: IntegrationServices? = nil, hyperV: Bool? = nil, hostProfile: HostProfileSetting? = nil,
         notes: String? = nil, automaticStartAction: AutomaticStartAction? = nil,
         automaticStopAction: AutomaticStopAction? = nil, recoveryAction: RecoveryAction? = nil
