@@ -31,6 +31,13 @@ public final class BufferedReader {
         return true
     }
 
+    /// Takes what is buffered without reading the socket (before handing the socket to raw use).
+    public func takeBuffered() -> [UInt8] {
+        let bytes = Array(buffer[start...])
+        start = buffer.count
+        return bytes
+    }
+
     /// Exactly `count` bytes, or nil if the stream ends first.
     public func readExactly(_ count: Int) throws -> [UInt8]? {
         while available < count {
