@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(
             name: "ManagementServiceTests",
             dependencies: ["ManagementService", "HVClient", "Configuration", "SocketTransport", "hvd", "hv-worker"]),
-        .testTarget(name: "HVCommandsTests", dependencies: ["HVCommands", "HVClient", "Configuration"]),
+        .testTarget(name: "HVCommandsTests", dependencies: ["HVCommands", "HVClient", "Configuration", "SocketTransport"]),
         // The guest suite: boots real kernels under hv-worker (scripts/test-guest); slow, separate.
         .testTarget(name: "GuestAcceptanceTests", dependencies: ["hv-worker"]),
     ],

@@ -56,10 +56,12 @@ public struct HVClient: Sendable {
     public func send(_ method: String, _ path: String, body: [UInt8] = []) throws(HVClientError) -> Response {
         let socket = try connect()
         do {
-            try socket.write(Self.head(method, path, bodyCount: body.count).serialized() + body)
+            // hvd may answer (413) and close before reading a large body: read its answer anyway.
+            var writeError: (any Error)?
+            do { try socket.write(Self.head(method, path, bodyCount: body.count).serialized() + body) } catch { writeError = error }
             let reader = BufferedReader(socket)
-            guard let head = try reader.readHTTPHead(), head.startLine.count >= 2, let status = Int(head.startLine[1]) else {
-                throw HVClientError.protocolError("hvd closed the connection without an answer")
+            guard let head = try? reader.readHTTPHead(), head.startLine.count >= 2, let status = Int(head.startLine[1]) else {
+                throw HVClientError.protocolError("hvd closed the connection without an answer\(writeError.map { " (\($0))" } ?? "")")
             }
             let body = try reader.readHTTPBody(for: head, limit: 64 << 20)
             return Response(status: status, head: head, body: body)

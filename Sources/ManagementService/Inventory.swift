@@ -15,6 +15,23 @@ public struct VMRecord: Sendable, Equatable {
     public var recoveryAction: RecoveryAction
     public var workerPID: Int32?
 
+    public init(
+        id: String, name: String, state: VMState, stateReason: String?, createdAt: Date, configuration: VMConfiguration,
+        automaticStartAction: AutomaticStartAction, automaticStopAction: AutomaticStopAction, recoveryAction: RecoveryAction,
+        workerPID: Int32?
+    ) {
+        self.id = id
+        self.name = name
+        self.state = state
+        self.stateReason = stateReason
+        self.createdAt = createdAt
+        self.configuration = configuration
+        self.automaticStartAction = automaticStartAction
+        self.automaticStopAction = automaticStopAction
+        self.recoveryAction = recoveryAction
+        self.workerPID = workerPID
+    }
+
     public var info: VMInfo {
         VMInfo(
             id: id, name: name, state: state, stateReason: stateReason, createdAt: Timestamps.format(createdAt),

@@ -277,5 +277,6 @@ components:
         stateDirectory: {type: string}
         vmCount: {type: integer}
         vmsByState: {type: object, additionalProperties: {type: integer}}
+
 """#
 }

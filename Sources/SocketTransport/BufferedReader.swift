@@ -59,13 +59,15 @@ public final class BufferedReader {
     /// Bytes up to and including `delimiter`, at most `limit` bytes; nil at a clean end of stream.
     /// - Throws: `FramingError.tooLarge` past the limit, `.truncated` when the stream ends mid-way.
     public func readThrough(_ delimiter: [UInt8], limit: Int) throws -> [UInt8]? {
-        var searched = start
+        // How many bytes after `start` are known not to begin the delimiter (relative, because
+        // `fill()` may compact the buffer and move `start`).
+        var scanned = 0
         while true {
             if available >= delimiter.count {
                 let lastStart = buffer.count - delimiter.count
-                var i = max(start, searched)
+                var i = start + scanned
                 while i <= lastStart {
-                    if buffer[i] == delimiter[0] && Array(buffer[i..<(i + delimiter.count)]) == delimiter {
+                    if buffer[i] == delimiter[0] && buffer[i..<(i + delimiter.count)].elementsEqual(delimiter) {
                         let end = i + delimiter.count
                         let bytes = Array(buffer[start..<end])
                         start = end
@@ -73,7 +75,7 @@ public final class BufferedReader {
                     }
                     i += 1
                 }
-                searched = max(start, lastStart + 1)
+                scanned = lastStart + 1 - start
             }
             if available > limit { throw FramingError.tooLarge(limit: limit) }
             if try !fill() {
