@@ -75,6 +75,8 @@ let package = Package(
             name: "hv-worker", dependencies: ["WorkerCLI", .product(name: "Logging", package: "swift-log")]),
         // Disk backend benchmark (not a test): swift run -c release disk-bench
         .executableTarget(name: "disk-bench", dependencies: ["VirtualDisk"], path: "bench/disk"),
+        // Management API benchmark (not a test): swift run -c release api-bench
+        .executableTarget(name: "api-bench", dependencies: ["HVClient", "Configuration"], path: "bench/api"),
 
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "GuestMemory"]),
