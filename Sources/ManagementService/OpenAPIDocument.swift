@@ -16,7 +16,7 @@ paths:
     get:
       summary: This document.
       responses:
-        "200": {description: The OpenAPI document, content: {application/yaml: {schema: {type: string}}}}
+        "200": {description: The OpenAPI document, content: {application/yaml: {}}}
   /metrics:
     get:
       summary: Prometheus metrics (text format 0.0.4).
@@ -40,13 +40,20 @@ paths:
         required: true
         content: {application/json: {schema: {$ref: "#/components/schemas/CreateVMRequest"}}}
       responses:
-        "201": {description: Created, content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}}
+        "201":
+          description: Created
+          content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}
+          links:
+            GetVM: {operationId: getVM, parameters: {vm: "$response.body#/id"}}
+            StartVM: {operationId: startVM, parameters: {vm: "$response.body#/id"}}
+            DeleteVM: {operationId: deleteVM, parameters: {vm: "$response.body#/id"}}
         "400": {$ref: "#/components/responses/Error"}
         "409": {$ref: "#/components/responses/Error"}
         "413": {$ref: "#/components/responses/Error"}
   /v1/vms/{vm}:
     parameters: [{$ref: "#/components/parameters/VM"}]
     get:
+      operationId: getVM
       summary: One VM.
       responses:
         "200": {description: The VM, content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}}
@@ -62,6 +69,7 @@ paths:
         "404": {$ref: "#/components/responses/Error"}
         "409": {$ref: "#/components/responses/Error"}
     delete:
+      operationId: deleteVM
       summary: Delete a VM (Remove-VM); only while it is Off. Its disks are kept.
       responses:
         "204": {description: Deleted}
@@ -70,6 +78,7 @@ paths:
   /v1/vms/{vm}/start:
     parameters: [{$ref: "#/components/parameters/VM"}]
     post:
+      operationId: startVM
       summary: Start (Start-VM). Off -> Starting -> Running.
       responses:
         "200": {description: Running, content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}}
