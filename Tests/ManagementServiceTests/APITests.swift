@@ -6,6 +6,11 @@ import Testing
 
 /// The REST API against a real `hvd` process (no VM is started: no KVM needed).
 @Suite(.serialized) struct APITests {
+    static func apiError(_ error: HVClientError) -> (status: Int, error: String, message: String)? {
+        guard case .api(let status, let body) = error else { return nil }
+        return (status, body.error, body.message)
+    }
+
     @Test(.enabled(if: TestEnvironment.canRunHVD)) func createListGetUpdateDelete() throws {
         let hvd = try HVDProcess()
         defer { hvd.terminate() }
@@ -65,6 +70,29 @@ import Testing
         }
         #expect(try hvd.client.listVMs() == before)
         #expect(try hvd.client.events().count == eventsBefore, "a refused request logged an event")
+    }
+
+    /// A worker that cannot build its VM (here: a kernel that is not one): start answers 502
+    /// with the worker's own reason, and the VM is Off again with that reason.
+    @Test(.enabled(if: TestEnvironment.canRunHVD)) func startOfABrokenVMFailsCleanly() throws {
+        let hvd = try HVDProcess()
+        defer { hvd.terminate() }
+        _ = try hvd.client.createVM(CreateVMRequest(name: "broken", boot: BootRequest(kernel: try hvd.fakeKernel())))
+        do {
+            _ = try hvd.client.start("broken")
+            Issue.record("a VM with a garbage kernel started")
+        } catch {
+            let body = Self.apiError(error)
+            #expect(body?.status == 502)
+            #expect(body?.error == "worker_failed")
+            #expect(body?.message.contains("the worker exited before the VM ran") == true, "\(error)")
+        }
+        let vm = try hvd.client.vm("broken")
+        #expect(vm.state == .off)
+        #expect(vm.stateReason?.isEmpty == false)
+        #expect(vm.workerPID == nil)
+        let states = try hvd.client.events(vm: "broken").compactMap { $0.kind == "state" ? $0.state : nil }
+        #expect(states == [.starting, .off])
     }
 
     @Test(.enabled(if: TestEnvironment.canRunHVD)) func oversizedAndGarbageRequests() throws {

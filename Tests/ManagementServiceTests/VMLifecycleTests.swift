@@ -1,6 +1,8 @@
 import Configuration
 import Foundation
 import HVClient
+import ManagementService
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -35,7 +37,26 @@ import Testing
         _ = try hvd.client.createVM(CreateVMRequest(name: "guest", memoryMiB: 128, boot: boot))
         _ = try hvd.client.createVM(CreateVMRequest(name: "victim", memoryMiB: 64, boot: boot))
 
-        let started = try hvd.client.start("guest")
+        // Two starts at once: serialized, so exactly one starts the VM and the other is refused.
+        let outcomes = Mutex<[Int]>([])
+        let client = hvd.client
+        let group = DispatchGroup()
+        for _ in 0..<2 {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                do {
+                    _ = try client.start("guest")
+                    outcomes.withLock { $0.append(200) }
+                } catch {
+                    let status = (error as? HVClientError).flatMap { APITests.apiError($0)?.status } ?? -1
+                    outcomes.withLock { $0.append(status) }
+                }
+            }.start()
+        }
+        group.wait()
+        #expect(outcomes.withLock { $0.sorted() } == [200, 409])
+        let started = try hvd.client.vm("guest")
         #expect(started.state == .running)
         let pid = try #require(started.workerPID)
 
@@ -60,6 +81,7 @@ import Testing
         // hvd dies hard; the VM does not.
         hvd.kill9()
         #expect(kill(pid, 0) == 0, "the worker died with hvd")
+        #expect(try Inventory(path: hvd.stateDirectory + "/inventory.sqlite").integrityCheck() == "ok")
         hvd = try hvd.restarted()
         let reattached = try hvd.client.vm("guest")
         #expect(reattached.state == .running)
