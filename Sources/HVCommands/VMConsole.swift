@@ -27,28 +27,17 @@ public struct VMConsole: ParsableCommand {
             }
             let input = Thread {
                 var buffer = [UInt8](repeating: 0, count: 256)
-                var armed = false
+                var escape = ConsoleDetach()
                 while true {
                     let n = Glibc.read(STDIN_FILENO, &buffer, buffer.count)
                     if n < 0 && errno == EINTR { continue }
                     guard n > 0 else { break }
-                    var out: [UInt8] = []
-                    for byte in buffer[0..<n] {
-                        if armed {
-                            armed = false
-                            if byte == UInt8(ascii: "q") || byte == UInt8(ascii: "Q") {
-                                console.close()
-                                return
-                            }
-                            if byte != 0x1D { out.append(0x1D) }
-                            out.append(byte)
-                        } else if byte == 0x1D {
-                            armed = true
-                        } else {
-                            out.append(byte)
-                        }
+                    let (out, detach) = escape.feed(buffer[0..<n])
+                    if !out.isEmpty, (try? console.write(out)) == nil { return }
+                    if detach {
+                        console.close()
+                        return
                     }
-                    guard (try? console.write(out)) != nil else { return }
                 }
                 // End of input without a terminal: give the guest a moment to answer, then detach.
                 if !terminal.isRaw {

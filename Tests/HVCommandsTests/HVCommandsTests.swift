@@ -109,3 +109,14 @@ import Testing
         #expect(HVClient.segment("a?b#c%d") == "a%3Fb%23c%25d")
     }
 }
+
+@Suite struct ConsoleDetachTests {
+    @Test func escapeSequences() {
+        var escape = ConsoleDetach()
+        #expect(escape.feed(Array("ls\r".utf8)) == (Array("ls\r".utf8), false))
+        #expect(escape.feed([0x1D, 0x1D]) == ([0x1D], false), "Ctrl-] Ctrl-] sends one Ctrl-]")
+        #expect(escape.feed([0x1D, UInt8(ascii: "x")]) == ([0x1D, UInt8(ascii: "x")], false))
+        #expect(escape.feed([UInt8(ascii: "a"), 0x1D]) == ([UInt8(ascii: "a")], false), "armed across reads")
+        #expect(escape.feed([UInt8(ascii: "q"), UInt8(ascii: "z")]) == ([], true), "Ctrl-] q detaches, the rest is dropped")
+    }
+}

@@ -69,6 +69,18 @@ import Testing
         #expect(try hvd.client.events(vm: "victim").contains { $0.message.contains("signal 9") })
         #expect(try hvd.client.vm("guest").state == .running)
 
+        // With the Restart recovery action, a killed worker is replaced.
+        _ = try hvd.client.createVM(CreateVMRequest(name: "phoenix", memoryMiB: 64, boot: boot, recoveryAction: .restart))
+        let phoenix = try hvd.client.start("phoenix")
+        kill(try #require(phoenix.workerPID), SIGKILL)
+        #expect(hvd.wait(timeout: 30) {
+            guard let vm = try? hvd.client.vm("phoenix") else { return false }
+            return vm.state == .running && vm.workerPID != nil && vm.workerPID != phoenix.workerPID
+        })
+        #expect(try hvd.client.events(vm: "phoenix").contains { $0.state == .resetting && $0.message.contains("restarting") })
+        #expect(try hvd.client.turnOff("phoenix").state == .off)
+        try hvd.client.deleteVM("phoenix")
+
         // Console: the boot log arrives, and typed input reaches the guest (its tty echoes it).
         let console = try hvd.client.openConsole("guest")
         let bootLog = readConsole(console, until: "Run /init as init process", timeout: 300)
