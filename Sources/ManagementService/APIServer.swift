@@ -71,8 +71,10 @@ public final class APIServer: Sendable {
             var query: [String: String] = [:]
             if parts.count > 1 {
                 for pair in parts[1].split(separator: "&") {
-                    let kv = pair.split(separator: "=", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
-                    query[kv[0]] = kv.count > 1 ? kv[1] : ""
+                    let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                        .map { String($0).removingPercentEncoding ?? String($0) }
+                    guard let key = kv.first else { continue }
+                    query[key] = kv.count > 1 ? kv[1] : ""
                 }
             }
             request = Request(method: head.startLine[0], path: path, query: query, head: head, body: body)

@@ -17,7 +17,12 @@ public final class ServiceMetrics: Sendable {
     private let state = Mutex(State())
     public init() {}
 
-    func request(method: String, status: Int) { state.withLock { $0.requests["\(method) \(status)", default: 0] += 1 } }
+    /// Methods outside a fixed set count as "other", so a client cannot grow the series table
+    /// or inject text into the exposition.
+    func request(method: String, status: Int) {
+        let known = ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS"].contains(method) ? method : "other"
+        state.withLock { $0.requests["\(known) \(status)", default: 0] += 1 }
+    }
     func operation(_ name: String, seconds: Double) {
         state.withLock { s in
             let old = s.operations[name] ?? (0, 0)

@@ -61,6 +61,7 @@ import Testing
             ("POST", "/v1/vms/keep/explode", nil, 404, "not_found"),
             ("PUT", "/v1/vms", "{}", 400, "invalid_request"),
             ("GET", "/v2/anything", nil, 404, "not_found"),
+            ("GET", "/v1/vms/nope/events?=&&=x&after=zz&limit=-3", nil, 404, "not_found"),
         ]
         for (method, path, body, status, code) in cases {
             let (got, json) = try rawRequest(hvd.socket, method: method, path: path, body: body)
@@ -70,6 +71,9 @@ import Testing
         }
         #expect(try hvd.client.listVMs() == before)
         #expect(try hvd.client.events().count == eventsBefore, "a refused request logged an event")
+        // Odd query strings are not errors.
+        #expect(try hvd.client.send("GET", "/v1/events?=&&=x&after=zz&limit=-3").status == 200)
+        #expect(try hvd.client.send("GET", "/v1/vms?%zz=%").status == 200)
     }
 
     /// A worker that cannot build its VM (here: a kernel that is not one): start answers 502
