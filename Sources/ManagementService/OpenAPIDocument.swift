@@ -165,7 +165,7 @@ paths:
 components:
   parameters:
     VM: {name: vm, in: path, required: true, description: A VM id or name, schema: {type: string}}
-    After: {name: after, in: query, required: false, description: Only events with a larger id, schema: {type: integer, format: int64, minimum: 0}}
+    After: {name: after, in: query, required: false, description: Only events with a larger id (the newest `limit` of them), schema: {type: integer, format: int64, minimum: 0}}
     Limit: {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 10000}}
     Follow: {name: follow, in: query, required: false, schema: {type: boolean}}
   responses:

@@ -14,9 +14,21 @@ public final class ServiceHost: Sendable {
     /// - Parameters:
     ///   - socketPath: the API socket (default: `<runtime>/hvd.sock`).
     ///   - allowedDirectories: where VM kernels and disks may live (the images directory is always allowed).
+    /// The state directory's `hvd.lock`, held (flock) for this process's life: one `hvd` per
+    /// state directory. Close-on-exec, so workers (which outlive `hvd`) do not keep it locked.
+    private let lockDescriptor: Int32
+
     public init(
         paths: ServicePaths, socketPath: String?, workerExecutable: String?, allowedDirectories: [String], logger: Logger
     ) throws {
+        try paths.create()
+        let lockPath = paths.stateDirectory + "/hvd.lock"
+        lockDescriptor = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard lockDescriptor >= 0 else { throw ServiceStartError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        guard flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(lockDescriptor)
+            throw ServiceStartError("another hvd is already running with the state directory \(paths.stateDirectory)")
+        }
         let supervisor = WorkerSupervisor(workerExecutable: workerExecutable ?? WorkerSupervisor.defaultWorkerExecutable(), paths: paths)
         service = try VMService(
             paths: paths, supervisor: supervisor,
@@ -48,4 +60,10 @@ public final class ServiceHost: Sendable {
         service.logger.info("hvd: stopped; running VMs keep running and are re-attached at the next start")
         withExtendedLifetime(sources) {}
     }
+}
+
+/// Why `hvd` cannot start.
+public struct ServiceStartError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -25,8 +25,13 @@ struct HVD: ParsableCommand {
         let paths = ServicePaths(stateDirectory: state, runtimeDirectory: runtimeDir ?? ServicePaths.defaultRuntimeDirectory(stateDirectory: state))
         var logger = Logger(label: "hvd")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let host = try ServiceHost(paths: paths, socketPath: socket, workerExecutable: worker, allowedDirectories: allowDir, logger: logger)
-        host.run()
+        do {
+            let host = try ServiceHost(paths: paths, socketPath: socket, workerExecutable: worker, allowedDirectories: allowDir, logger: logger)
+            host.run()
+        } catch {
+            logger.critical("hvd: \(error)")
+            throw ExitCode.failure
+        }
     }
 }
 

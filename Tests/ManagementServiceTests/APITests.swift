@@ -112,6 +112,23 @@ import Testing
         #expect(try hvd.client.host().apiVersion == 1)
     }
 
+    @Test(.enabled(if: TestEnvironment.canRunHVD)) func oneHVDPerStateDirectory() throws {
+        let hvd = try HVDProcess()
+        defer { hvd.terminate() }
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: TestEnvironment.hvd)
+        second.arguments = ["--state-dir", hvd.stateDirectory, "--runtime-dir", hvd.scratch.path + "/run2"]
+        let pipe = Pipe()
+        second.standardError = pipe
+        second.standardOutput = pipe
+        try second.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        second.waitUntilExit()
+        #expect(second.terminationStatus != 0)
+        #expect(output.contains("another hvd is already running"), "\(output)")
+        #expect(try hvd.client.host().apiVersion == 1, "the first hvd is unaffected")
+    }
+
     @Test(.enabled(if: TestEnvironment.canRunHVD)) func servesOpenAPIMetricsAndHost() throws {
         let hvd = try HVDProcess()
         defer { hvd.terminate() }
