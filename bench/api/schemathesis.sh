@@ -10,7 +10,7 @@ scratch=$(mktemp -d /tmp/hvst-XXXXXX)
 hvd_pid=$!
 python3 bench/api/tcp-bridge.py 18475 "$scratch/run/hvd.sock" &
 bridge_pid=$!
-trap 'kill $bridge_pid $hvd_pid 2>/dev/null; rm -rf "$scratch"' EXIT
+trap 'kill $bridge_pid $hvd_pid 2>/dev/null; rm -rf "$scratch" .schemathesis' EXIT
 for _ in $(seq 50); do [ -S "$scratch/run/hvd.sock" ] && break; sleep 0.1; done
 sleep 0.5
 schemathesis run openapi/hvd.yaml --url http://127.0.0.1:18475 \
