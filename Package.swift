@@ -10,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "hv-worker", targets: ["hv-worker"]),
+        .executable(name: "hvd", targets: ["hvd"]),
+        .executable(name: "hv", targets: ["hv"]),
         .library(name: "VirtualDisk", targets: ["VirtualDisk"]),
         // The parsers that face guests and untrusted files, for the libFuzzer package in fuzz/.
         .library(name: "SwiftHVFuzzable", targets: ["VMBus", "HyperV", "GuestMemory", "VirtualDisk", "Boot"]),
@@ -18,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // The one C shim: linux/kvm.h, fixed-arity ioctl wrappers, atomics on shared memory.
@@ -45,9 +48,31 @@ let package = Package(
         .target(
             name: "WorkerCLI",
             dependencies: [
-                "VMM", "VirtualDisk", "Configuration", "Boot",
+                "VMM", "VirtualDisk", "Configuration", "Boot", "SocketTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Unix stream sockets, length-prefixed frames and HTTP/1.1 framing: the one place outside
+        // KVM/GuestMemory that touches sockaddr pointers (the control channel and the API).
+        .target(name: "SocketTransport"),
+        .target(
+            name: "ManagementService",
+            dependencies: [
+                "Configuration", "SocketTransport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(name: "HVClient", dependencies: ["Configuration", "SocketTransport"]),
+        .target(
+            name: "HVCommands",
+            dependencies: [
+                "HVClient", "Configuration", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "hvd",
+            dependencies: [
+                "ManagementService", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(name: "hv", dependencies: ["HVCommands"]),
         .executableTarget(
             name: "hv-worker", dependencies: ["WorkerCLI", .product(name: "Logging", package: "swift-log")]),
         // Disk backend benchmark (not a test): swift run -c release disk-bench
@@ -61,6 +86,8 @@ let package = Package(
                 "VMM", "KVM", "HyperV", "GuestMemory", "Chipset", "Boot", .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/hypercall"),
+        // Management API benchmark (not a test): swift run -c release api-bench
+        .executableTarget(name: "api-bench", dependencies: ["HVClient", "Configuration"], path: "bench/api"),
 
         // Helpers shared by test targets (seeded generators); not part of the product.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -74,6 +101,10 @@ let package = Package(
         .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(
+            name: "ManagementServiceTests",
+            dependencies: ["ManagementService", "HVClient", "Configuration", "SocketTransport", "hvd", "hv-worker"]),
+        .testTarget(name: "HVCommandsTests", dependencies: ["HVCommands", "HVClient", "Configuration", "SocketTransport"]),
         // The guest suite: boots real kernels under hv-worker (scripts/test-guest); slow, separate.
         .testTarget(name: "GuestAcceptanceTests", dependencies: ["hv-worker"]),
     ],

@@ -59,6 +59,9 @@ public struct RunCommand: ParsableCommand {
     @Option(help: "Also write the guest's console output to this file.")
     var consoleLog: String?
 
+    @Option(help: "Serve the control channel (hvd) on this Unix socket; the worker becomes a session leader.")
+    var controlSocket: String?
+
     public init() {}
 
     public func validate() throws {
@@ -119,7 +122,8 @@ public struct RunCommand: ParsableCommand {
 
     public func run() throws {
         let configuration = try vmConfiguration()
-        let console = ConsoleOutput(logPath: consoleLog)
+        if controlSocket != nil { WorkerControlServer.detachFromParentSession() }
+        let console = ConsoleBroadcaster(base: ConsoleOutput(logPath: consoleLog))
         let terminal = TerminalMode()
         defer { terminal.restore() }
         if terminal.isRaw { WorkerLog.say(ConsoleEscape.helpText) }
@@ -128,16 +132,30 @@ public struct RunCommand: ParsableCommand {
         let signalSources = session.installSignalHandlers()
         defer { withExtendedLifetime(signalSources) {} }
 
+        var control: WorkerControlServer?
+        /// Ends the worker: the exit record for hvd, the sentence for the person, the status.
+        func finish(_ outcome: WorkerOutcome, record: WorkerExitRecord) throws -> Never {
+            terminal.restore()
+            if let controlSocket { WorkerControlServer.recordExit(socketPath: controlSocket, record) }
+            WorkerLog.say("\(configuration.name): \(outcome.message)")
+            throw ExitCode(outcome.exitCode)
+        }
+
         var boots = 0
         while true {
             boots += 1
             let vm: VMInstance
             do {
                 vm = try VMInstance(configuration: configuration, console: console)
+                if let control {
+                    control.attach(vm)
+                } else {
+                    control = try controlSocket.map { try WorkerControlServer(socketPath: $0, vm: vm, console: console) }
+                }
             } catch {
-                terminal.restore()
-                WorkerLog.say("cannot start \(configuration.name): \(error)")
-                throw ExitCode(1)
+                try finish(
+                    WorkerOutcome(message: "cannot start: \(error)", exitCode: 1),
+                    record: .init(reason: "buildFailed", message: "\(error)", exitCode: 1))
             }
             session.attach(vm)
             WorkerLog.say(
@@ -147,19 +165,22 @@ public struct RunCommand: ParsableCommand {
             do {
                 reason = try vm.run()
             } catch {
-                terminal.restore()
-                WorkerLog.say("\(configuration.name): \(error)")
-                throw ExitCode(1)
+                try finish(
+                    WorkerOutcome(message: "\(error)", exitCode: 1),
+                    record: .init(reason: "error", message: "\(error)", exitCode: 1))
             }
             if reason == .reset, onReset == .restart, !session.killedByUser {
                 WorkerLog.say("\(configuration.name): the guest reset; restarting it (--on-reset restart)")
                 continue
             }
-            terminal.restore()
             let outcome = WorkerOutcome(reason, killedByUser: session.killedByUser)
-            WorkerLog.say("\(configuration.name): \(outcome.message)")
-            if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
-            return
+            if outcome.exitCode == 0 {
+                terminal.restore()
+                if let controlSocket { WorkerControlServer.recordExit(socketPath: controlSocket, outcome.exitRecord(reason)) }
+                WorkerLog.say("\(configuration.name): \(outcome.message)")
+                return
+            }
+            try finish(outcome, record: outcome.exitRecord(reason))
         }
     }
 }

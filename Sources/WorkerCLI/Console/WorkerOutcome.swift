@@ -5,6 +5,12 @@ public struct WorkerOutcome: Sendable, Equatable {
     public let message: String
     public let exitCode: Int32
 
+    /// An outcome that is not a guest stop (the VM could not be built or started).
+    public init(message: String, exitCode: Int32) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+
     public init(_ reason: StopReason, killedByUser: Bool) {
         switch reason {
         case .powerOff:

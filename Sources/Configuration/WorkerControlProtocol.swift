@@ -1,0 +1,91 @@
+import Foundation
+
+/// One message on the control channel between `hvd` and an `hv-worker` (both directions).
+///
+/// Wire format: a 4-byte big-endian length, then this struct as JSON (SocketTransport `Frame`).
+/// `version` is the protocol version; a side that receives a newer major version answers
+/// `.error` and closes. New fields are optional so older peers still decode newer messages.
+///
+/// Conversation: the client sends a request (`status`, `turnOff`, `shutdown`, `consoleAttach`)
+/// and reads one reply (`ok`, `status`, `error`). After a successful `consoleAttach` the
+/// connection carries `consoleOutput` from the worker and `consoleInput` / `consoleBreak` from
+/// the client until either side closes.
+public struct ControlMessage: Codable, Sendable, Equatable {
+    /// The protocol version this build speaks.
+    public static let protocolVersion = 1
+
+    public var version: Int
+    public var kind: Kind
+    /// Console bytes (base64 in JSON).
+    public var data: Data?
+    /// Why a request failed (`kind == .error`).
+    public var error: String?
+    public var status: WorkerStatus?
+
+    public init(_ kind: Kind, data: Data? = nil, error: String? = nil, status: WorkerStatus? = nil) {
+        self.version = Self.protocolVersion
+        self.kind = kind
+        self.data = data
+        self.error = error
+        self.status = status
+    }
+
+    /// The message kind: an open set, so an unknown kind from a newer peer decodes (and is refused).
+    public struct Kind: RawRepresentable, Codable, Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        public static let status = Kind(rawValue: "status")
+        /// Turn the VM off now (Hyper-V "Turn Off").
+        public static let turnOff = Kind(rawValue: "turnOff")
+        /// Ask the guest to shut down through the shutdown integration service.
+        public static let shutdown = Kind(rawValue: "shutdown")
+        public static let consoleAttach = Kind(rawValue: "consoleAttach")
+        public static let consoleInput = Kind(rawValue: "consoleInput")
+        public static let consoleBreak = Kind(rawValue: "consoleBreak")
+        public static let consoleOutput = Kind(rawValue: "consoleOutput")
+        public static let ok = Kind(rawValue: "ok")
+        public static let error = Kind(rawValue: "error")
+    }
+
+    public func encoded() throws -> [UInt8] { Array(try JSONEncoder().encode(self)) }
+
+    public static func decode(_ bytes: [UInt8]) throws -> ControlMessage {
+        try JSONDecoder().decode(ControlMessage.self, from: Data(bytes))
+    }
+}
+
+/// What a worker reports about itself.
+public struct WorkerStatus: Codable, Sendable, Equatable {
+    public var pid: Int32
+    public var vmName: String
+    /// "running" while the guest runs, "stopping" once a stop was requested.
+    public var phase: String
+    public var uptimeSeconds: Double
+    /// The guest's shutdown integration service is connected (graceful shutdown possible).
+    public var gracefulShutdownAvailable: Bool
+
+    public init(pid: Int32, vmName: String, phase: String, uptimeSeconds: Double, gracefulShutdownAvailable: Bool) {
+        self.pid = pid
+        self.vmName = vmName
+        self.phase = phase
+        self.uptimeSeconds = uptimeSeconds
+        self.gracefulShutdownAvailable = gracefulShutdownAvailable
+    }
+}
+
+/// The record a worker writes (`--exit-record PATH`) just before it exits, so a manager that was
+/// not its parent (a restarted `hvd`) still learns why the VM stopped.
+public struct WorkerExitRecord: Codable, Sendable, Equatable {
+    /// "powerOff", "reset", "stopRequested", "error" or "buildFailed".
+    public var reason: String
+    public var message: String
+    public var exitCode: Int32
+
+    public init(reason: String, message: String, exitCode: Int32) {
+        self.reason = reason
+        self.message = message
+        self.exitCode = exitCode
+    }
+}

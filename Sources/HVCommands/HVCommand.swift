@@ -1,0 +1,22 @@
+import ArgumentParser
+
+/// `hv`: SwiftHV's command line. Talks only to `hvd`'s API.
+public struct HVCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "hv",
+        abstract: "Manage SwiftHV virtual machines (through hvd).",
+        discussion: "VMs are named by name or id. Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 wrong state or conflict, 5 hvd unreachable, 6 timeout.",
+        subcommands: [VMGroup.self, HostShow.self])
+    public init() {}
+}
+
+/// `hv vm …`
+public struct VMGroup: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "vm", abstract: "Create, run and inspect VMs.",
+        subcommands: [
+            VMCreate.self, VMList.self, VMShow.self, VMStart.self, VMStop.self, VMRestart.self, VMDelete.self, VMConsole.self,
+            VMEvents.self, VMSet.self,
+        ])
+    public init() {}
+}

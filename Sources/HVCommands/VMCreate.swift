@@ -1,0 +1,49 @@
+import ArgumentParser
+import Configuration
+import Foundation
+import HVClient
+
+/// `hv vm create NAME --kernel K [--initrd I] [--cmdline …] [--memory MiB] [--cpus N]` (New-VM).
+public struct VMCreate: ParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a VM (it starts Off).")
+    @OptionGroup var connection: Flags.Connection
+    @OptionGroup var output: Flags.Output
+    @Argument(help: "The VM's name.") var name: String
+    @Option(help: "The guest kernel (absolute path, in a directory hvd allows).") var kernel: String
+    @Option(help: "An initramfs.") var initrd: String?
+    @Option(help: "The kernel command line (default console=ttyS0).") var cmdline: String?
+    @Option(help: "Guest RAM in MiB (default 128).") var memory: UInt64?
+    @Option(help: "vCPUs (default 1).") var cpus: Int?
+    @Flag(help: "A plain PC without Hyper-V enlightenments.") var noHyperV = false
+    @Option(help: "Notes.") var notes: String?
+    @Option(help: "Automatic start action: Nothing, StartIfRunning, Start.") var startAction: String?
+    @Option(help: "Recovery action when the worker dies: None, Restart.") var recovery: String?
+
+    public init() {}
+
+    public func validate() throws {
+        if let startAction, AutomaticStartAction(rawValue: startAction) == nil {
+            throw ValidationError("--start-action must be one of: \(AutomaticStartAction.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let recovery, RecoveryAction(rawValue: recovery) == nil {
+            throw ValidationError("--recovery must be one of: \(RecoveryAction.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    /// Relative paths are made absolute against the current directory (hvd needs absolute ones).
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+
+    public func run() throws {
+        let request = CreateVMRequest(
+            name: name, memoryMiB: memory, cpus: cpus,
+            boot: BootRequest(kernel: Self.absolute(kernel), initrd: initrd.map(Self.absolute), cmdline: cmdline),
+            hyperV: noHyperV ? false : nil, notes: notes, automaticStartAction: startAction.flatMap(AutomaticStartAction.init),
+            recoveryAction: recovery.flatMap(RecoveryAction.init))
+        try reporting {
+            let vm = try connection.client.createVM(request)
+            if output.json { try printJSON(vm) } else { print("created \(vm.name) (\(vm.id))") }
+        }
+    }
+}

@@ -1,0 +1,375 @@
+import Configuration
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// The management service's domain logic: the inventory, the state machine and the workers.
+/// No transport types: the HTTP adapter (`APIServer`) decodes requests and calls these methods.
+///
+/// ## Concurrency model
+/// Every method is synchronous and called from API connection threads. Operations on one VM
+/// are serialized by that VM's `OperationLock` (held for the whole operation, e.g. a graceful
+/// stop's wait); different VMs proceed in parallel. `turnOff` of a VM that is Stopping skips the
+/// lock so it can interrupt the stop that holds it. Worker exits arrive on monitor threads and
+/// change the inventory with conditional transitions, never under an operation lock.
+public final class VMService: Sendable {
+    public let paths: ServicePaths
+    public let inventory: Inventory
+    public let supervisor: WorkerSupervisor
+    public let allowedDirectories: [String]
+    public let events = EventHub()
+    public let metrics = ServiceMetrics()
+    let logger: Logger
+    private let workers = Mutex<[String: WorkerHandle]>([:])
+    private let locks = Mutex<[String: OperationLock]>([:])
+
+    final class OperationLock: Sendable {
+        let mutex = Mutex<Void>(())
+    }
+
+    public init(paths: ServicePaths, supervisor: WorkerSupervisor, allowedDirectories: [String], logger: Logger) throws {
+        try paths.create()
+        self.paths = paths
+        self.inventory = try Inventory(path: paths.inventory)
+        self.supervisor = supervisor
+        self.allowedDirectories = allowedDirectories
+        self.logger = logger
+    }
+
+    private func serialized<T>(_ id: String, _ body: () throws(ServiceError) -> T) throws(ServiceError) -> T {
+        let lock = locks.withLock { locks in
+            if let lock = locks[id] { return lock }
+            let lock = OperationLock()
+            locks[id] = lock
+            return lock
+        }
+        return try lock.mutex.withLock { _ throws(ServiceError) -> T in try body() }
+    }
+
+    private func db<T>(_ body: () throws -> T) throws(ServiceError) -> T {
+        do {
+            return try body()
+        } catch let error as ServiceError {
+            throw error
+        } catch let error as InventoryError {
+            throw .conflict(error.description, hint: "choose another name")
+        } catch {
+            throw .workerFailed("inventory error: \(error)")
+        }
+    }
+
+    private func publish(_ event: VMEvent) {
+        logger.info("\(event.vmName ?? "hvd"): \(event.message)", metadata: ["kind": "\(event.kind)"])
+        events.publish(event)
+    }
+
+    // MARK: Recovery at startup
+
+    /// Re-attaches to the workers that outlived a previous `hvd`, marks VMs whose worker is gone
+    /// Off with the reason, then applies automatic start actions.
+    public func recover() {
+        let vms = (try? inventory.allVMs()) ?? []
+        for vm in vms where vm.state != .off && vm.state != .saved {
+            if let handle = supervisor.reattach(vm) {
+                adopt(handle, vm: vm)
+                if vm.state != .running, let (_, event) = try? inventory.transition(
+                    id: vm.id, from: nil, to: .running, reason: nil, workerPID: .some(handle.pid),
+                    message: "re-attached to the running worker (pid \(handle.pid))")
+                {
+                    publish(event)
+                } else if let event = try? inventory.log(vm: vm, kind: "service", message: "re-attached to worker pid \(handle.pid)") {
+                    publish(event)
+                }
+            } else {
+                let why = supervisor.leftoverExit(vm).map { "the worker ended while hvd was away: \($0.message)" }
+                    ?? "the worker was gone when hvd restarted"
+                if let (_, event) = try? inventory.transition(id: vm.id, from: nil, to: .off, reason: why, workerPID: .some(nil), message: why) {
+                    publish(event)
+                }
+                if vm.automaticStartAction == .startIfRunning && vm.state == .running { _ = try? start(vm.id) }
+            }
+        }
+        for vm in vms where vm.automaticStartAction == .start && vm.state == .off { _ = try? start(vm.id) }
+    }
+
+    // MARK: Queries
+
+    public func list() throws(ServiceError) -> [VMInfo] { try db { try inventory.allVMs().map(\.info) } }
+
+    public func record(_ idOrName: String) throws(ServiceError) -> VMRecord {
+        guard let vm = try db({ try inventory.vm(idOrName: idOrName) }) else { throw .notFound("no VM named or with id \"\(idOrName)\"") }
+        return vm
+    }
+
+    public func get(_ idOrName: String) throws(ServiceError) -> VMInfo { try record(idOrName).info }
+
+    public func eventLog(vm idOrName: String?, afterID: Int64, limit: Int) throws(ServiceError) -> [VMEvent] {
+        let id = try idOrName.map { name throws(ServiceError) in try record(name).id }
+        return try db { try inventory.events(vmID: id, afterID: afterID, limit: limit) }
+    }
+
+    public func vmsByState() -> [String: Int] {
+        var counts = Dictionary(uniqueKeysWithValues: VMState.all.map { ($0.rawValue, 0) })
+        for vm in (try? inventory.allVMs()) ?? [] { counts[vm.state.rawValue, default: 0] += 1 }
+        return counts
+    }
+
+    public func hostInfo() -> HostInfo {
+        let byState = vmsByState()
+        return HostInfo(
+            hostname: ProcessInfo.processInfo.hostName, serviceVersion: "0.1.0", apiVersion: 1,
+            kvmAvailable: access("/dev/kvm", R_OK | W_OK) == 0, logicalProcessors: ProcessInfo.processInfo.activeProcessorCount,
+            memoryMiB: ProcessInfo.processInfo.physicalMemory >> 20, stateDirectory: paths.stateDirectory,
+            vmCount: byState.values.reduce(0, +), vmsByState: byState)
+    }
+
+    // MARK: Inventory changes
+
+    public func create(_ request: CreateVMRequest) throws(ServiceError) -> VMInfo {
+        var configuration = VMConfiguration(name: request.name, boot: request.boot.bootSource)
+        if let v = request.memoryMiB { configuration.memoryMiB = v }
+        if let v = request.cpus { configuration.cpus = v }
+        if let v = request.integrationServices { configuration.integrationServices = v }
+        if let v = request.hyperV { configuration.hyperV = v }
+        if let v = request.hostProfile { configuration.hostProfile = v }
+        configuration.notes = request.notes
+        try RequestValidation.validate(configuration, allowedDirectories: allowedDirectories)
+        let vm = VMRecord(
+            id: UUID().uuidString.lowercased(), name: request.name, state: .off, stateReason: nil, createdAt: Date(),
+            configuration: configuration, automaticStartAction: request.automaticStartAction ?? .nothing,
+            automaticStopAction: request.automaticStopAction ?? .shutDown, recoveryAction: request.recoveryAction ?? .none,
+            workerPID: nil)
+        let event = try db { try inventory.insert(vm, event: "created \(vm.name) (\(configuration.memoryMiB) MiB, \(configuration.cpus) vCPU)") }
+        publish(event)
+        return vm.info
+    }
+
+    public func update(_ idOrName: String, _ request: UpdateVMRequest) throws(ServiceError) -> VMInfo {
+        let id = try record(idOrName).id
+        return try serialized(id) { () throws(ServiceError) -> VMInfo in
+            var vm = try record(id)
+            try VMStateMachine.check(.update, vm: vm.name, state: vm.state)
+            var c = vm.configuration
+            if let v = request.name { c.name = v }
+            if let v = request.memoryMiB { c.memoryMiB = v }
+            if let v = request.cpus { c.cpus = v }
+            if let v = request.boot { c.boot = v.bootSource }
+            if let v = request.integrationServices { c.integrationServices = v }
+            if let v = request.hyperV { c.hyperV = v }
+            if let v = request.hostProfile { c.hostProfile = v }
+            if let v = request.notes { c.notes = v }
+            try RequestValidation.validate(c, allowedDirectories: allowedDirectories)
+            vm.configuration = c
+            vm.name = c.name
+            if let v = request.automaticStartAction { vm.automaticStartAction = v }
+            if let v = request.automaticStopAction { vm.automaticStopAction = v }
+            if let v = request.recoveryAction { vm.recoveryAction = v }
+            let updated = vm
+            publish(try db { try inventory.update(updated, kind: "updated", event: "configuration updated") })
+            return updated.info
+        }
+    }
+
+    public func delete(_ idOrName: String) throws(ServiceError) {
+        let id = try record(idOrName).id
+        try serialized(id) { () throws(ServiceError) in
+            let vm = try record(id)
+            try VMStateMachine.check(.delete, vm: vm.name, state: vm.state)
+            publish(try db { try inventory.delete(vm) })
+            try? FileManager.default.removeItem(atPath: paths.vmDirectory(vm.id))
+        }
+    }
+
+    // MARK: Lifecycle
+
+    private func transition(_ vm: VMRecord, from: Set<VMState>?, to state: VMState, reason: String? = nil, pid: Int32?? = nil, _ message: String) throws(ServiceError) -> Bool {
+        guard let (_, event) = try db({ try inventory.transition(id: vm.id, from: from, to: state, reason: reason, workerPID: pid, message: message) }) else {
+            return false
+        }
+        publish(event)
+        return true
+    }
+
+    private func timed<T>(_ name: String, _ body: () throws(ServiceError) -> T) throws(ServiceError) -> T {
+        let start = Date()
+        defer { metrics.operation(name, seconds: Date().timeIntervalSince(start)) }
+        return try body()
+    }
+
+    /// Off → Starting → Running: spawns the worker and waits for its control channel.
+    public func start(_ idOrName: String) throws(ServiceError) -> VMInfo {
+        let id = try record(idOrName).id
+        return try timed("start") { () throws(ServiceError) -> VMInfo in
+            try serialized(id) { () throws(ServiceError) -> VMInfo in
+                let vm = try record(id)
+                try VMStateMachine.check(.start, vm: vm.name, state: vm.state)
+                try startLocked(vm)
+                return try record(id).info
+            }
+        }
+    }
+
+    private func startLocked(_ vm: VMRecord) throws(ServiceError) {
+        if vm.state != .resetting {
+            _ = try transition(vm, from: [vm.state], to: .starting, "starting")
+        }
+        let handle: WorkerHandle
+        do {
+            handle = try supervisor.spawn(vm)
+        } catch {
+            _ = try transition(vm, from: nil, to: .off, reason: error.description, pid: .some(nil), "failed to start: \(error.description)")
+            throw error
+        }
+        adopt(handle, vm: vm)
+        _ = try transition(vm, from: [.starting, .resetting], to: .running, pid: .some(handle.pid), "running (worker pid \(handle.pid))")
+    }
+
+    private func adopt(_ handle: WorkerHandle, vm: VMRecord) {
+        workers.withLock { $0[vm.id] = handle }
+        handle.monitor { [self] exit in workerExited(handle, exit: exit) }
+    }
+
+    /// A worker ended (any reason): the VM goes Off with the reason, unless an operation that
+    /// expects the exit (restart) owns the VM; a guest reset or a recovery action restarts it.
+    private func workerExited(_ handle: WorkerHandle, exit: WorkerExit) {
+        let current = workers.withLock { workers -> Bool in
+            guard workers[handle.vmID] === handle else { return false }
+            workers[handle.vmID] = nil
+            return true
+        }
+        metrics.workerExit(reason: exit.reason)
+        guard current, let vm = try? inventory.vm(id: handle.vmID) else { return }
+        if vm.state == .resetting { return }  // restart() is waiting for this exit
+        let message = "worker pid \(handle.pid) exited: \(exit.message)"
+        let unexpected = exit.reason == "crashed" || exit.reason == "error"
+        if exit.reason == "reset" || (unexpected && vm.recoveryAction == .restart) {
+            guard (try? transition(vm, from: nil, to: .resetting, reason: exit.message, pid: .some(nil), message + "; restarting")) == true else { return }
+            metrics.workerRestart()
+            let thread = Thread { [self] in
+                try? serialized(vm.id) { () throws(ServiceError) in
+                    guard let fresh = try? record(vm.id), fresh.state == .resetting else { return }
+                    try startLocked(fresh)
+                }
+            }
+            thread.start()
+            return
+        }
+        _ = try? transition(vm, from: nil, to: .off, reason: exit.message, pid: .some(nil), message)
+    }
+
+    private func worker(_ vm: VMRecord) throws(ServiceError) -> WorkerHandle {
+        guard let handle = workers.withLock({ $0[vm.id] }) else {
+            throw .invalidState("\(vm.name) has no running worker", hint: "hv vm show \(vm.name) shows its state")
+        }
+        return handle
+    }
+
+    /// Running → Stopping → Off through the guest's shutdown integration service. With `force`,
+    /// turns the VM off when the guest cannot be asked or does not stop within the timeout.
+    public func stop(_ idOrName: String, _ request: StopVMRequest) throws(ServiceError) -> VMInfo {
+        let timeout = request.timeoutSeconds ?? 60
+        guard (0...3600).contains(timeout) else { throw .invalidRequest("timeoutSeconds must be within 0...3600") }
+        let force = request.force ?? false
+        let id = try record(idOrName).id
+        return try timed("stop") { () throws(ServiceError) -> VMInfo in
+            try serialized(id) { () throws(ServiceError) -> VMInfo in
+                let vm = try record(id)
+                try VMStateMachine.check(.stop, vm: vm.name, state: vm.state)
+                let handle = try worker(vm)
+                _ = try transition(vm, from: [.running], to: .stopping, "shutting down (timeout \(timeout) s)")
+                let reply = try? handle.request(.shutdown)
+                if reply?.kind != .ok {
+                    let why = reply?.error ?? "the worker did not answer"
+                    if !force {
+                        _ = try transition(vm, from: [.stopping], to: .running, "shutdown refused: \(why)")
+                        throw .conflict(
+                            "cannot shut down \(vm.name) gracefully: \(why)", hint: "hv vm stop --turn-off \(vm.name) turns it off")
+                    }
+                    return try turnOffLocked(vm, handle: handle, note: "turned off (graceful shutdown unavailable: \(why))")
+                }
+                if handle.waitForExit(timeoutSeconds: Double(timeout)) { return try settled(vm) }
+                if force { return try turnOffLocked(vm, handle: handle, note: "turned off after the \(timeout) s shutdown timeout") }
+                _ = try transition(vm, from: [.stopping], to: .running, "the guest did not shut down within \(timeout) s")
+                throw .timeout(
+                    "\(vm.name) did not shut down within \(timeout) s", hint: "hv vm stop --force \(vm.name) turns it off after the timeout")
+            }
+        }
+    }
+
+    /// Waits for the monitor to record the exit in the inventory.
+    private func settled(_ vm: VMRecord) throws(ServiceError) -> VMInfo {
+        for _ in 0..<100 {
+            let fresh = try record(vm.id)
+            if fresh.state == .off { return fresh.info }
+            usleep(20_000)
+        }
+        return try record(vm.id).info
+    }
+
+    private func turnOffLocked(_ vm: VMRecord, handle: WorkerHandle, note: String) throws(ServiceError) -> VMInfo {
+        if let event = try? inventory.log(vm: vm, kind: "state", message: note) { publish(event) }
+        _ = try? handle.request(.turnOff)
+        if !handle.waitForExit(timeoutSeconds: 10) {
+            kill(handle.pid, SIGKILL)
+            _ = handle.waitForExit(timeoutSeconds: 10)
+        }
+        return try settled(vm)
+    }
+
+    /// Turns the VM off now (Hyper-V "Turn Off"): the guest is not asked.
+    public func turnOff(_ idOrName: String) throws(ServiceError) -> VMInfo {
+        let vm = try record(idOrName)
+        try VMStateMachine.check(.turnOff, vm: vm.name, state: vm.state)
+        if vm.state == .stopping {  // interrupt the graceful stop that holds the lock
+            return try turnOffLocked(vm, handle: try worker(vm), note: "turning off (interrupting the shutdown)")
+        }
+        return try timed("turn-off") { () throws(ServiceError) -> VMInfo in
+            try serialized(vm.id) { () throws(ServiceError) -> VMInfo in
+                let vm = try record(vm.id)
+                try VMStateMachine.check(.turnOff, vm: vm.name, state: vm.state)
+                _ = try transition(vm, from: [vm.state], to: .stopping, "turning off")
+                return try turnOffLocked(vm, handle: try worker(vm), note: "turned off")
+            }
+        }
+    }
+
+    /// Running → Resetting → Running: turns the worker off and starts a fresh one.
+    public func restart(_ idOrName: String) throws(ServiceError) -> VMInfo {
+        let id = try record(idOrName).id
+        return try timed("restart") { () throws(ServiceError) -> VMInfo in
+            try serialized(id) { () throws(ServiceError) -> VMInfo in
+                let vm = try record(id)
+                try VMStateMachine.check(.restart, vm: vm.name, state: vm.state)
+                let handle = try worker(vm)
+                _ = try transition(vm, from: [.running], to: .resetting, "restarting")
+                _ = try? handle.request(.turnOff)
+                if !handle.waitForExit(timeoutSeconds: 10) {
+                    kill(handle.pid, SIGKILL)
+                    _ = handle.waitForExit(timeoutSeconds: 10)
+                }
+                try startLocked(try record(id))
+                return try record(id).info
+            }
+        }
+    }
+
+    /// Pause, resume and save need worker support that does not exist yet.
+    public func unsupported(_ operation: VMOperation, _ idOrName: String) throws(ServiceError) -> Never {
+        let vm = try record(idOrName)
+        try VMStateMachine.check(operation, vm: vm.name, state: vm.state)
+        throw .notSupported("\(operation.rawValue) is not supported by this hv-worker yet")
+    }
+
+    /// The running worker's console connection.
+    public func consoleWorker(_ idOrName: String) throws(ServiceError) -> WorkerHandle {
+        let vm = try record(idOrName)
+        guard vm.state == .running || vm.state == .stopping || vm.state == .starting else {
+            throw .invalidState("\(vm.name) is \(vm.state): only a running VM has a console", hint: "hv vm start \(vm.name)")
+        }
+        return try worker(vm)
+    }
+}

@@ -1,0 +1,82 @@
+// API benchmark (not a test): swift run -c release api-bench [--vms 1000] [--start 0 --kernel K --initrd I]
+// Starts its own hvd on a scratch state directory, fills the inventory, then measures GET/list
+// latency (p50/p99), create throughput, optionally N concurrent starts, and hvd's RSS.
+import Configuration
+import Foundation
+import HVClient
+
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+func option(_ name: String) -> String? {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+
+let vmCount = Int(option("--vms") ?? "1000") ?? 1000
+let startCount = Int(option("--start") ?? "0") ?? 0
+let buildDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+let scratch = "/tmp/hvbench-\(getpid())"
+try FileManager.default.createDirectory(atPath: scratch + "/state/images", withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: scratch) }
+
+let hvd = Process()
+hvd.executableURL = buildDirectory.appendingPathComponent("hvd")
+var hvdArguments = ["--state-dir", scratch + "/state", "--runtime-dir", scratch + "/run", "--log-level", "warning"]
+for path in [option("--kernel"), option("--initrd")].compactMap({ $0 }) {
+    hvdArguments += ["--allow-dir", URL(fileURLWithPath: path).deletingLastPathComponent().path]
+}
+hvd.arguments = hvdArguments
+try hvd.run()
+defer { hvd.terminate() }
+let client = HVClient(socketPath: scratch + "/run/hvd.sock")
+while (try? client.host()) == nil { usleep(50_000) }
+
+func percentile(_ samples: [Double], _ p: Double) -> Double {
+    let sorted = samples.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+func measure(_ label: String, _ n: Int, _ body: (Int) throws -> Void) rethrows {
+    var samples: [Double] = []
+    let total = Date()
+    for i in 0..<n {
+        let start = Date()
+        try body(i)
+        samples.append(Date().timeIntervalSince(start) * 1000)
+    }
+    let seconds = Date().timeIntervalSince(total)
+    print(String(format: "%@: n=%d p50=%.2f ms p99=%.2f ms (%.0f/s)", label, n, percentile(samples, 0.5), percentile(samples, 0.99), Double(n) / seconds))
+}
+func rssMiB() -> Double {
+    let status = (try? String(contentsOfFile: "/proc/\(hvd.processIdentifier)/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return (Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) / 1024
+}
+
+let fakeKernel = scratch + "/state/images/vmlinux"
+try Data("fake".utf8).write(to: URL(fileURLWithPath: fakeKernel))
+print(String(format: "hvd RSS at start: %.1f MiB", rssMiB()))
+try measure("create", vmCount) { i in _ = try client.createVM(CreateVMRequest(name: "bench-\(i)", boot: BootRequest(kernel: fakeKernel))) }
+try measure("get (by name, \(vmCount) VMs)", 2000) { i in _ = try client.vm("bench-\(i % vmCount)") }
+try measure("list (\(vmCount) VMs)", 100) { _ in _ = try client.listVMs() }
+print(String(format: "hvd RSS with %d VMs: %.1f MiB", vmCount, rssMiB()))
+
+if startCount > 0, let kernel = option("--kernel") {
+    let boot = BootRequest(kernel: kernel, initrd: option("--initrd"), cmdline: "console=ttyS0 quiet")
+    for i in 0..<startCount { _ = try client.createVM(CreateVMRequest(name: "run-\(i)", memoryMiB: 64, boot: boot)) }
+    let begin = Date()
+    let group = DispatchGroup()
+    for i in 0..<startCount {
+        group.enter()
+        Thread {
+            defer { group.leave() }
+            do { _ = try client.start("run-\(i)") } catch { print("start run-\(i): \(error)") }
+        }.start()
+    }
+    group.wait()
+    print(String(format: "start %d VMs concurrently: %.2f s (until every worker answers)", startCount, Date().timeIntervalSince(begin)))
+    print(String(format: "hvd RSS with %d running: %.1f MiB", startCount, rssMiB()))
+    for i in 0..<startCount { _ = try? client.turnOff("run-\(i)") }
+}
