@@ -45,10 +45,14 @@ let package = Package(
                 "KVM", "GuestMemory", "Chipset", "Boot", "HyperV", "VMBus", "SyntheticDevices", "Configuration",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The disk tools (create, inspect, convert, resize, merge, check), shared by hv and hv-worker.
+        .target(
+            name: "DiskCommands",
+            dependencies: ["VirtualDisk", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "WorkerCLI",
             dependencies: [
-                "VMM", "VirtualDisk", "Configuration", "Boot", "SocketTransport",
+                "VMM", "VirtualDisk", "DiskCommands", "Configuration", "Boot", "SocketTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Unix stream sockets, length-prefixed frames and HTTP/1.1 framing: the one place outside
@@ -64,7 +68,7 @@ let package = Package(
         .target(
             name: "HVCommands",
             dependencies: [
-                "HVClient", "Configuration", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "HVClient", "Configuration", "DiskCommands", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "hvd",

@@ -1,12 +1,14 @@
 import ArgumentParser
+import DiskCommands
 
-/// `hv`: SwiftHV's command line. Talks only to `hvd`'s API.
+/// `hv`: SwiftHV's command line. VM commands talk only to `hvd`'s API; `hv disk` works on local
+/// image files, as `New-VHD` and `qemu-img` do.
 public struct HVCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hv",
         abstract: "Manage SwiftHV virtual machines (through hvd).",
         discussion: "VMs are named by name or id. Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 wrong state or conflict, 5 hvd unreachable, 6 timeout.",
-        subcommands: [VMGroup.self, HostShow.self])
+        subcommands: [VMGroup.self, DiskCommand.self, HostShow.self])
     public init() {}
 }
 

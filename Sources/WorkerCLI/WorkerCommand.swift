@@ -1,4 +1,5 @@
 import ArgumentParser
+import DiskCommands
 
 /// `hv-worker`: runs one VM (`run`), and, until `hv` exists, hosts the disk and image tools.
 public struct WorkerCommand: ParsableCommand {
