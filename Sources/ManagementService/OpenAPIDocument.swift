@@ -62,6 +62,7 @@ paths:
         "200": {description: The VM, content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}}
         "404": {$ref: "#/components/responses/Error"}
     patch:
+      operationId: updateVM
       summary: Change a VM's configuration (Set-VM); only while it is Off.
       requestBody:
         required: true
