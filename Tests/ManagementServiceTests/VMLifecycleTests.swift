@@ -13,7 +13,7 @@ import Testing
 /// create → start → console output and input → vCPU exit metrics → pause (no output, graceful
 /// stop refused) → resume → kill -9 hvd → restart: still Running, console
 /// re-attaches → kill -9 another VM's worker: Off with the reason, the first unaffected →
-/// graceful stop → restart → turn off → delete.
+/// graceful stop → restart → pause → stop --force (off) → delete.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct VMLifecycleTests {
     /// Reads console output until `needle` shows up or the timeout passes; returns all text read.
     func readConsole(_ console: ConsoleConnection, until needle: String, timeout: Double) -> String {
@@ -145,7 +145,12 @@ import Testing
         let restarted = try hvd.client.restart("guest")
         #expect(restarted.state == .running)
         #expect(restarted.workerPID != running.workerPID)
-        #expect(try hvd.client.turnOff("guest").state == .off)
+
+        // Stop --force of a paused VM turns it off (Stop-VM on a paused VM, confirmed).
+        #expect(try hvd.client.pause("guest").state == .paused)
+        let forced = try hvd.client.stop("guest", StopVMRequest(timeoutSeconds: 5, force: true))
+        #expect(forced.state == .off)
+        #expect(try hvd.client.events(vm: "guest").contains { $0.message.contains("it was paused") })
 
         try hvd.client.deleteVM("guest")
         try hvd.client.deleteVM("victim")
