@@ -6,8 +6,10 @@ import Foundation
 /// `version` is the protocol version; a side that receives a newer major version answers
 /// `.error` and closes. New fields are optional so older peers still decode newer messages.
 ///
-/// Conversation: the client sends a request (`status`, `turnOff`, `shutdown`, `consoleAttach`)
-/// and reads one reply (`ok`, `status`, `error`). After a successful `consoleAttach` the
+/// Conversation: the client sends a request (`status`, `turnOff`, `shutdown`, `pause`, `resume`,
+/// `consoleAttach`) and reads one reply (`ok`, `status`, `error`). A worker that predates a
+/// request kind answers `error` with "unknown request KIND" (`isUnknownRequest`), so new kinds
+/// need no version bump. After a successful `consoleAttach` the
 /// connection carries `consoleOutput` from the worker and `consoleInput` / `consoleBreak` from
 /// the client until either side closes.
 public struct ControlMessage: Codable, Sendable, Equatable {
@@ -41,6 +43,10 @@ public struct ControlMessage: Codable, Sendable, Equatable {
         public static let turnOff = Kind(rawValue: "turnOff")
         /// Ask the guest to shut down through the shutdown integration service.
         public static let shutdown = Kind(rawValue: "shutdown")
+        /// Keep every vCPU out of the guest (Hyper-V "Pause" / Suspend-VM); devices keep their state.
+        public static let pause = Kind(rawValue: "pause")
+        /// Let a paused guest run again (Resume-VM).
+        public static let resume = Kind(rawValue: "resume")
         public static let consoleAttach = Kind(rawValue: "consoleAttach")
         public static let consoleInput = Kind(rawValue: "consoleInput")
         public static let consoleBreak = Kind(rawValue: "consoleBreak")
@@ -48,6 +54,12 @@ public struct ControlMessage: Codable, Sendable, Equatable {
         public static let ok = Kind(rawValue: "ok")
         public static let error = Kind(rawValue: "error")
     }
+
+    /// The error prefix a worker answers an unknown request kind with.
+    public static let unknownRequestPrefix = "unknown request"
+
+    /// True when this is a worker's refusal of a request kind it does not know (an older worker).
+    public var isUnknownRequest: Bool { kind == .error && (error ?? "").hasPrefix(Self.unknownRequestPrefix) }
 
     public func encoded() throws -> [UInt8] { Array(try JSONEncoder().encode(self)) }
 
@@ -60,18 +72,28 @@ public struct ControlMessage: Codable, Sendable, Equatable {
 public struct WorkerStatus: Codable, Sendable, Equatable {
     public var pid: Int32
     public var vmName: String
-    /// "running" while the guest runs, "stopping" once a stop was requested.
+    /// "running" while the guest runs, "paused" while its vCPUs are paused, "stopping" once a
+    /// stop was requested.
     public var phase: String
     public var uptimeSeconds: Double
     /// The guest's shutdown integration service is connected (graceful shutdown possible).
     public var gracefulShutdownAvailable: Bool
+    /// The guest's vCPUs are paused (absent from workers that predate pause).
+    public var paused: Bool?
+    /// Exits to user space so far, one entry per vCPU in index order (absent from older workers).
+    public var vcpuExits: [UInt64]?
 
-    public init(pid: Int32, vmName: String, phase: String, uptimeSeconds: Double, gracefulShutdownAvailable: Bool) {
+    public init(
+        pid: Int32, vmName: String, phase: String, uptimeSeconds: Double, gracefulShutdownAvailable: Bool,
+        paused: Bool? = nil, vcpuExits: [UInt64]? = nil
+    ) {
         self.pid = pid
         self.vmName = vmName
         self.phase = phase
         self.uptimeSeconds = uptimeSeconds
         self.gracefulShutdownAvailable = gracefulShutdownAvailable
+        self.paused = paused
+        self.vcpuExits = vcpuExits
     }
 }
 

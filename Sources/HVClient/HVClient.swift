@@ -122,6 +122,10 @@ public struct HVClient: Sendable {
     }
     public func turnOff(_ vm: String) throws(HVClientError) -> VMInfo { try action(vm, "turn-off") }
     public func restart(_ vm: String) throws(HVClientError) -> VMInfo { try action(vm, "restart") }
+    /// Running → Paused (Suspend-VM).
+    public func pause(_ vm: String) throws(HVClientError) -> VMInfo { try action(vm, "pause") }
+    /// Paused → Running (Resume-VM).
+    public func resume(_ vm: String) throws(HVClientError) -> VMInfo { try action(vm, "resume") }
     public func action(_ vm: String, _ name: String) throws(HVClientError) -> VMInfo {
         try call("POST", "/v1/vms/\(Self.segment(vm))/\(name)", as: VMInfo.self)
     }

@@ -117,7 +117,7 @@ public final class APIServer: Sendable {
             return 200
         case ["metrics"]:
             try needs("GET")
-            try write(connection, status: 200, contentType: "text/plain; version=0.0.4", body: Array(s.metrics.render(vmsByState: s.vmsByState()).utf8))
+            try write(connection, status: 200, contentType: "text/plain; version=0.0.4", body: Array(s.metrics.render(vmsByState: s.vmsByState(), vcpuExits: s.vcpuExits()).utf8))
             return 200
         case ["v1", "host"]:
             try needs("GET")
@@ -160,10 +160,10 @@ public final class APIServer: Sendable {
                 return try ok(s.stop(vm, body))
             case "turn-off": return try ok(s.turnOff(vm))
             case "restart": return try ok(s.restart(vm))
-            case "pause": try s.unsupported(.pause, vm)
-            case "resume": try s.unsupported(.resume, vm)
+            case "pause": return try ok(s.pause(vm))
+            case "resume": return try ok(s.resume(vm))
             case "save": try s.unsupported(.save, vm)
-            default: throw ServiceError.notFound("no action \"\(p[3])\" (start, stop, turn-off, restart)")
+            default: throw ServiceError.notFound("no action \"\(p[3])\" (start, stop, turn-off, restart, pause, resume)")
             }
         default:
             throw ServiceError.notFound("no such resource: /\(r.path.joined(separator: "/"))")

@@ -19,7 +19,10 @@ paths:
         "200": {description: The OpenAPI document, content: {application/yaml: {}}}
   /metrics:
     get:
-      summary: Prometheus metrics (text format 0.0.4).
+      summary: >
+        Prometheus metrics (text format 0.0.4), including swifthv_vcpu_exits_total{vm,vcpu} read
+        from each running or paused VM's worker at scrape time (a worker that does not answer
+        within a second is left out).
       responses:
         "200": {description: Metrics, content: {text/plain: {schema: {type: string}}}}
   /v1/host:
@@ -59,6 +62,7 @@ paths:
         "200": {description: The VM, content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}}
         "404": {$ref: "#/components/responses/Error"}
     patch:
+      operationId: updateVM
       summary: Change a VM's configuration (Set-VM); only while it is Off.
       requestBody:
         required: true
@@ -89,7 +93,10 @@ paths:
   /v1/vms/{vm}/stop:
     parameters: [{$ref: "#/components/parameters/VM"}]
     post:
-      summary: Graceful shutdown through the shutdown integration service (Stop-VM).
+      summary: >
+        Graceful shutdown through the shutdown integration service (Stop-VM). A Paused VM cannot
+        shut itself down: with force it is turned off (as Stop-VM does after confirmation),
+        without force the request is refused (409).
       requestBody:
         required: false
         content: {application/json: {schema: {$ref: "#/components/schemas/StopVMRequest"}}}
@@ -118,19 +125,27 @@ paths:
   /v1/vms/{vm}/pause:
     parameters: [{$ref: "#/components/parameters/VM"}]
     post:
-      summary: Pause (Suspend-VM). Not supported by the worker yet (501).
+      operationId: pauseVM
+      summary: >
+        Pause (Suspend-VM). Running -> Paused: every vCPU leaves the guest and waits; memory,
+        devices and the console stay. 501 when the VM's worker predates pause (restart the VM).
       responses:
+        "200": {description: Paused, content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}}
         "404": {$ref: "#/components/responses/Error"}
         "409": {$ref: "#/components/responses/Error"}
         "501": {$ref: "#/components/responses/Error"}
+        "502": {$ref: "#/components/responses/Error"}
   /v1/vms/{vm}/resume:
     parameters: [{$ref: "#/components/parameters/VM"}]
     post:
-      summary: Resume (Resume-VM). Not supported by the worker yet (501).
+      operationId: resumeVM
+      summary: Resume (Resume-VM). Paused -> Running.
       responses:
+        "200": {description: Running, content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}}
         "404": {$ref: "#/components/responses/Error"}
         "409": {$ref: "#/components/responses/Error"}
         "501": {$ref: "#/components/responses/Error"}
+        "502": {$ref: "#/components/responses/Error"}
   /v1/vms/{vm}/console:
     parameters: [{$ref: "#/components/parameters/VM"}]
     get:

@@ -32,8 +32,9 @@ public final class ServiceMetrics: Sendable {
     func workerExit(reason: String) { state.withLock { $0.workerExits[reason, default: 0] += 1 } }
     func workerRestart() { state.withLock { $0.workerRestarts += 1 } }
 
-    /// The exposition text; `vmsByState` comes from the inventory at scrape time.
-    func render(vmsByState: [String: Int]) -> String {
+    /// The exposition text; `vmsByState` comes from the inventory and `vcpuExits` from the
+    /// workers at scrape time.
+    public func render(vmsByState: [String: Int], vcpuExits: [VCPUExitSample] = []) -> String {
         let s = state.withLock { $0 }
         var out = "# HELP hvd_vms VMs in the inventory by state.\n# TYPE hvd_vms gauge\n"
         for (state, n) in vmsByState.sorted(by: { $0.key < $1.key }) { out += "hvd_vms{state=\"\(state)\"} \(n)\n" }
@@ -51,6 +52,45 @@ public final class ServiceMetrics: Sendable {
         for (reason, n) in s.workerExits.sorted(by: { $0.key < $1.key }) { out += "hvd_worker_exits_total{reason=\"\(reason)\"} \(n)\n" }
         out += "# HELP hvd_worker_restarts_total Workers restarted by a recovery action or a guest reset.\n"
         out += "# TYPE hvd_worker_restarts_total counter\nhvd_worker_restarts_total \(s.workerRestarts)\n"
+        out += Self.renderVCPUExits(vcpuExits)
         return out
+    }
+
+    /// `swifthv_vcpu_exits_total{vm="NAME",vcpu="N"}`, one series per vCPU of each VM sampled.
+    public static func renderVCPUExits(_ samples: [VCPUExitSample]) -> String {
+        var out = "# HELP swifthv_vcpu_exits_total vCPU exits to user space (KVM_RUN returns) of running VMs.\n"
+        out += "# TYPE swifthv_vcpu_exits_total counter\n"
+        for sample in samples.sorted(by: { $0.vm < $1.vm }) {
+            let vm = labelValue(sample.vm)
+            for (index, exits) in sample.exits.enumerated() {
+                out += "swifthv_vcpu_exits_total{vm=\"\(vm)\",vcpu=\"\(index)\"} \(exits)\n"
+            }
+        }
+        return out
+    }
+
+    /// Escapes a label value as the text format requires (backslash, double quote, newline).
+    static func labelValue(_ text: String) -> String {
+        var out = ""
+        for c in text {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}
+
+/// One VM's per-vCPU exit counts, as its worker reported them at scrape time.
+public struct VCPUExitSample: Sendable, Equatable {
+    public var vm: String
+    /// Exits per vCPU, in vCPU index order.
+    public var exits: [UInt64]
+    public init(vm: String, exits: [UInt64]) {
+        self.vm = vm
+        self.exits = exits
     }
 }

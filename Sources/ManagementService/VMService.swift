@@ -76,9 +76,12 @@ public final class VMService: Sendable {
         for vm in vms where vm.state != .off && vm.state != .saved {
             if let handle = supervisor.reattach(vm) {
                 adopt(handle, vm: vm)
-                if vm.state != .running, let (_, event) = try? inventory.transition(
-                    id: vm.id, from: nil, to: .running, reason: nil, workerPID: .some(handle.pid),
-                    message: "re-attached to the running worker (pid \(handle.pid))")
+                // The worker knows whether its guest is paused; the inventory may be stale.
+                let paused = (try? handle.request(.status, timeoutSeconds: 2))?.status?.paused == true
+                let target: VMState = paused ? .paused : .running
+                if vm.state != target, let (_, event) = try? inventory.transition(
+                    id: vm.id, from: nil, to: target, reason: nil, workerPID: .some(handle.pid),
+                    message: "re-attached to the \(paused ? "paused" : "running") worker (pid \(handle.pid))")
                 {
                     publish(event)
                 } else if let event = try? inventory.log(vm: vm, kind: "service", message: "re-attached to worker pid \(handle.pid)") {
@@ -125,6 +128,30 @@ public final class VMService: Sendable {
             kvmAvailable: access("/dev/kvm", R_OK | W_OK) == 0, logicalProcessors: ProcessInfo.processInfo.activeProcessorCount,
             memoryMiB: ProcessInfo.processInfo.physicalMemory >> 20, stateDirectory: paths.stateDirectory,
             vmCount: byState.values.reduce(0, +), vmsByState: byState)
+    }
+
+    /// Per-vCPU exit counts of every VM with a worker, asked of all workers at once. A worker
+    /// that does not answer within `timeoutSeconds` (stuck, or busy) is left out, so a scrape
+    /// never waits longer than that.
+    public func vcpuExits(timeoutSeconds: Int = 1) -> [VCPUExitSample] {
+        let handles = workers.withLock { Array($0.values) }
+        guard !handles.isEmpty else { return [] }
+        let names = Dictionary(((try? inventory.allVMs()) ?? []).map { ($0.id, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let samples = Mutex<[VCPUExitSample]>([])
+        let group = DispatchGroup()
+        for handle in handles {
+            guard let name = names[handle.vmID] else { continue }
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
+                guard let exits = (try? handle.request(.status, timeoutSeconds: timeoutSeconds))?.status?.vcpuExits else { return }
+                samples.withLock { $0.append(VCPUExitSample(vm: name, exits: exits)) }
+            }
+            thread.name = "metrics-status"
+            thread.start()
+        }
+        _ = group.wait(timeout: .now() + .milliseconds(timeoutSeconds * 1000 + 250))
+        return samples.withLock { $0 }
     }
 
     // MARK: Inventory changes
@@ -280,6 +307,17 @@ public final class VMService: Sendable {
                 let vm = try record(id)
                 try VMStateMachine.check(.stop, vm: vm.name, state: vm.state)
                 let handle = try worker(vm)
+                if vm.state == .paused {
+                    // A paused guest cannot run its shutdown service. Hyper-V's Stop-VM turns a
+                    // paused VM off after confirmation; `force` is that confirmation here.
+                    guard force else {
+                        throw .invalidState(
+                            "cannot stop \(vm.name) gracefully: it is Paused, so the guest cannot shut itself down",
+                            hint: "hv vm resume \(vm.name) first, or hv vm stop --force \(vm.name) turns it off")
+                    }
+                    _ = try transition(vm, from: [.paused], to: .stopping, "turning off (stop --force of a paused VM)")
+                    return try turnOffLocked(vm, handle: handle, note: "turned off (it was paused)")
+                }
                 _ = try transition(vm, from: [.running], to: .stopping, "shutting down (timeout \(timeout) s)")
                 let reply = try? handle.request(.shutdown)
                 if reply?.kind != .ok {
@@ -357,7 +395,46 @@ public final class VMService: Sendable {
         }
     }
 
-    /// Pause, resume and save need worker support that does not exist yet.
+    /// Running → Paused (Suspend-VM): the worker keeps every vCPU out of the guest; devices,
+    /// timers and the console connection stay as they are.
+    public func pause(_ idOrName: String) throws(ServiceError) -> VMInfo {
+        try pauseOrResume(.pause, idOrName, from: .running, to: .paused, done: "paused")
+    }
+
+    /// Paused → Running (Resume-VM).
+    public func resume(_ idOrName: String) throws(ServiceError) -> VMInfo {
+        try pauseOrResume(.resume, idOrName, from: .paused, to: .running, done: "resumed")
+    }
+
+    private func pauseOrResume(_ operation: VMOperation, _ idOrName: String, from: VMState, to: VMState, done: String) throws(ServiceError) -> VMInfo {
+        let id = try record(idOrName).id
+        return try timed(operation.rawValue) { () throws(ServiceError) -> VMInfo in
+            try serialized(id) { () throws(ServiceError) -> VMInfo in
+                let vm = try record(id)
+                try VMStateMachine.check(operation, vm: vm.name, state: vm.state)
+                let handle = try worker(vm)
+                let kind: ControlMessage.Kind = operation == .pause ? .pause : .resume
+                let reply: ControlMessage
+                do {
+                    reply = try handle.request(kind)
+                } catch {
+                    throw .workerFailed("cannot \(operation.rawValue) \(vm.name): the worker (pid \(handle.pid)) did not answer: \(error)")
+                }
+                if reply.isUnknownRequest {
+                    throw .notSupported(
+                        "cannot \(operation.rawValue) \(vm.name): its worker (pid \(handle.pid)) predates pause and resume",
+                        hint: "restart the VM (hv vm restart \(vm.name)) so it runs the current hv-worker")
+                }
+                guard reply.kind == .ok else {
+                    throw .workerFailed("cannot \(operation.rawValue) \(vm.name): \(reply.error ?? "the worker refused")")
+                }
+                _ = try transition(vm, from: [from], to: to, done)
+                return try record(id).info
+            }
+        }
+    }
+
+    /// Save needs worker support that does not exist yet.
     public func unsupported(_ operation: VMOperation, _ idOrName: String) throws(ServiceError) -> Never {
         let vm = try record(idOrName)
         try VMStateMachine.check(operation, vm: vm.name, state: vm.state)
@@ -367,7 +444,7 @@ public final class VMService: Sendable {
     /// The running worker's console connection.
     public func consoleWorker(_ idOrName: String) throws(ServiceError) -> WorkerHandle {
         let vm = try record(idOrName)
-        guard vm.state == .running || vm.state == .stopping || vm.state == .starting else {
+        guard [.running, .paused, .stopping, .starting].contains(vm.state) else {
             throw .invalidState("\(vm.name) is \(vm.state): only a running VM has a console", hint: "hv vm start \(vm.name)")
         }
         return try worker(vm)

@@ -12,7 +12,9 @@ public enum VMStateMachine {
     public static func allowedStates(for operation: VMOperation) -> Set<VMState> {
         switch operation {
         case .start: [.off, .saved]
-        case .stop: [.running]
+        // A graceful stop of a Paused VM needs `force` (it turns the VM off: the paused guest
+        // cannot answer), as Stop-VM turns a paused VM off after confirmation.
+        case .stop: [.running, .paused]
         // Turning off interrupts anything a worker is doing, including a graceful stop.
         case .turnOff: [.running, .starting, .stopping, .paused, .resetting]
         case .restart: [.running]
@@ -27,11 +29,11 @@ public enum VMStateMachine {
     /// The state a VM is in while the operation runs.
     public static func transientState(for operation: VMOperation) -> VMState? {
         switch operation {
-        case .start, .resume: .starting
+        case .start: .starting
         case .stop, .turnOff: .stopping
         case .restart: .resetting
         case .save: .saving
-        case .pause, .update, .delete: nil
+        case .pause, .resume, .update, .delete: nil
         }
     }
 
@@ -51,6 +53,10 @@ public enum VMStateMachine {
         switch (operation, state) {
         case (.update, _), (.delete, _): "stop the VM first: hv vm stop NAME (or --turn-off)"
         case (.start, .running): "it is already running; hv vm console NAME attaches to it"
+        case (.start, .paused): "it is paused: hv vm resume NAME"
+        case (.pause, .paused): "it is already paused; hv vm resume NAME lets it run"
+        case (.resume, .running): "it is already running"
+        case (.restart, .paused): "resume it first (hv vm resume NAME), or turn it off: hv vm stop --turn-off NAME"
         case (.stop, .off), (.turnOff, .off): "it is already off"
         case (.stop, .stopping): "a stop is in progress; hv vm stop --turn-off NAME turns it off now"
         case (_, .starting), (_, .stopping), (_, .resetting): "wait for the current operation to finish (hv vm events NAME)"

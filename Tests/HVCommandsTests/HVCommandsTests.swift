@@ -26,7 +26,7 @@ import Testing
             #expect(help.contains("USAGE"), "\(entry.path)")
         }
         let vm = VMGroup.configuration.subcommands.compactMap { $0.configuration.commandName }
-        for name in ["create", "list", "show", "start", "stop", "restart", "delete", "console", "events"] {
+        for name in ["create", "list", "show", "start", "stop", "pause", "resume", "restart", "delete", "console", "events"] {
             #expect(vm.contains(name), "hv vm \(name) is missing")
         }
     }
@@ -102,6 +102,24 @@ import Testing
         #expect(throws: ExitCode(3)) { try show.run() }
         let list = try #require(try HVCommand.parseAsRoot(["vm", "list", "--socket", "/tmp/no-hvd-here.sock"]) as? VMList)
         #expect(throws: ExitCode(5)) { try list.run() }
+    }
+
+    @Test func pauseAndResumePostTheirActions() throws {
+        let paused = Self.vmJSON.replacingOccurrences(of: #""state":"Running""#, with: #""state":"Paused""#)
+        let stub = try StubServer(routes: [
+            "POST /v1/vms/web/pause": (200, paused),
+            "POST /v1/vms/web/resume": (200, Self.vmJSON),
+            "POST /v1/vms/old/pause": (501, #"{"error":"not_supported","message":"its worker predates pause and resume"}"#),
+        ])
+        let client = HVClient(socketPath: stub.path)
+        #expect(try client.pause("web").state == .paused)
+        #expect(try client.resume("web").state == .running)
+        let pause = try #require(try HVCommand.parseAsRoot(["vm", "pause", "--socket", stub.path, "web"]) as? VMPause)
+        try pause.run()
+        let resume = try #require(try HVCommand.parseAsRoot(["vm", "resume", "--socket", stub.path, "web"]) as? VMResume)
+        try resume.run()
+        let old = try #require(try HVCommand.parseAsRoot(["vm", "pause", "--socket", stub.path, "old"]) as? VMPause)
+        #expect(throws: ExitCode(1)) { try old.run() }
     }
 
     @Test func namesArePercentEncodedAsOnePathSegment() {

@@ -54,6 +54,7 @@ import Testing
             ("POST", "/v1/vms/keep/turn-off", nil, 409, "invalid_state"),
             ("POST", "/v1/vms/keep/restart", nil, 409, "invalid_state"),
             ("POST", "/v1/vms/keep/resume", nil, 409, "invalid_state"),
+            ("POST", "/v1/vms/keep/pause", nil, 409, "invalid_state"),
             ("POST", "/v1/vms/keep/stop", #"{"timeoutSeconds":-1}"#, 400, "invalid_request"),
             ("GET", "/v1/vms/keep/console", nil, 409, "invalid_state"),
             ("GET", "/v1/vms/nope", nil, 404, "not_found"),

@@ -10,9 +10,10 @@ import Testing
 #endif
 
 /// The whole path with real workers and one real guest boot (the cached test kernel):
-/// create → start → console output and input → kill -9 hvd → restart: still Running, console
+/// create → start → console output and input → vCPU exit metrics → pause (no output, graceful
+/// stop refused) → resume → kill -9 hvd → restart: still Running, console
 /// re-attaches → kill -9 another VM's worker: Off with the reason, the first unaffected →
-/// graceful stop → restart → turn off → delete.
+/// graceful stop → restart → pause → stop --force (off) → delete.
 @Suite(.serialized, .timeLimit(.minutes(10))) struct VMLifecycleTests {
     /// Reads console output until `needle` shows up or the timeout passes; returns all text read.
     func readConsole(_ console: ConsoleConnection, until needle: String, timeout: Double) -> String {
@@ -88,6 +89,36 @@ import Testing
         try console.write(Array("typed-input-4242\r".utf8))
         let echoed = readConsole(console, until: "typed-input-4242", timeout: 30)
         #expect(echoed.contains("typed-input-4242"), "the guest did not echo console input")
+
+        // vCPU exit counters reach /metrics through the control channel.
+        let metrics = String(decoding: try hvd.client.send("GET", "/metrics").body, as: UTF8.self)
+        let exits = metrics.split(separator: "\n").first { $0.hasPrefix(#"swifthv_vcpu_exits_total{vm="guest",vcpu="0"} "#) }
+        let exitCount = exits.flatMap { $0.split(separator: " ").last }.flatMap { UInt64($0) } ?? 0
+        #expect(exitCount > 0, "no vCPU exits for guest in /metrics: \(metrics)")
+
+        // Pause: the guest stops running (typed input is not echoed), a graceful stop is refused
+        // (the paused guest cannot shut down), resume lets it run and the echo arrives.
+        #expect(try hvd.client.pause("guest").state == .paused)
+        #expect(try hvd.client.vm("guest").state == .paused)
+        do {
+            _ = try hvd.client.stop("guest", StopVMRequest(timeoutSeconds: 5))
+            Issue.record("a graceful stop of a paused VM was accepted")
+        } catch {
+            #expect(APITests.apiError(error)?.status == 409)
+        }
+        #expect(throws: HVClientError.self) { _ = try hvd.client.pause("guest") }
+        let pausedConsole = try hvd.client.openConsole("guest")  // the console of a paused VM attaches
+        try pausedConsole.write(Array("paused-input-77\r".utf8))
+        let whilePaused = readConsole(pausedConsole, until: "paused-input-77", timeout: 3)
+        #expect(!whilePaused.contains("paused-input-77"), "a paused guest echoed input: \(whilePaused)")
+        let resumed = try hvd.client.resume("guest")
+        #expect(resumed.state == .running)
+        #expect(resumed.workerPID == pid)
+        let afterResume = try hvd.client.openConsole("guest")
+        let echoedLater = readConsole(afterResume, until: "paused-input-77", timeout: 30)
+        #expect(echoedLater.contains("paused-input-77"), "the resumed guest did not echo the input typed while paused")
+        afterResume.close()
+        #expect(try hvd.client.events(vm: "guest").contains { $0.state == .paused })
         console.close()
 
         // hvd dies hard; the VM does not.
@@ -114,7 +145,12 @@ import Testing
         let restarted = try hvd.client.restart("guest")
         #expect(restarted.state == .running)
         #expect(restarted.workerPID != running.workerPID)
-        #expect(try hvd.client.turnOff("guest").state == .off)
+
+        // Stop --force of a paused VM turns it off (Stop-VM on a paused VM, confirmed).
+        #expect(try hvd.client.pause("guest").state == .paused)
+        let forced = try hvd.client.stop("guest", StopVMRequest(timeoutSeconds: 5, force: true))
+        #expect(forced.state == .off)
+        #expect(try hvd.client.events(vm: "guest").contains { $0.message.contains("it was paused") })
 
         try hvd.client.deleteVM("guest")
         try hvd.client.deleteVM("victim")

@@ -30,6 +30,21 @@ import Testing
         #expect(throws: ServiceError.self) { try VMStateMachine.check(.turnOff, vm: "a", state: .off) }
     }
 
+    @Test func pauseAndResumeAlternate() throws {
+        try VMStateMachine.check(.pause, vm: "a", state: .running)
+        try VMStateMachine.check(.resume, vm: "a", state: .paused)
+        for state in VMState.all where state != .running {
+            #expect(throws: ServiceError.self) { try VMStateMachine.check(.pause, vm: "a", state: state) }
+        }
+        for state in VMState.all where state != .paused {
+            #expect(throws: ServiceError.self) { try VMStateMachine.check(.resume, vm: "a", state: state) }
+        }
+        // Stop of a paused VM reaches VMService, which turns it off only with force.
+        try VMStateMachine.check(.stop, vm: "a", state: .paused)
+        #expect(throws: ServiceError.self) { try VMStateMachine.check(.restart, vm: "a", state: .paused) }
+        #expect(throws: ServiceError.self) { try VMStateMachine.check(.start, vm: "a", state: .paused) }
+    }
+
     @Test func everyOperationHasAtLeastOneSourceState() {
         for operation in VMOperation.allCases {
             #expect(!VMStateMachine.allowedStates(for: operation).isEmpty, "\(operation)")

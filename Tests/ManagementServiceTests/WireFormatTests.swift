@@ -41,6 +41,20 @@ import Testing
         #expect(message.version == 2)
     }
 
+    @Test func olderWorkersStatusAndRefusalsDecode() throws {
+        // A worker that predates pause: no `paused`, no `vcpuExits`, and new kinds refused.
+        let status = #"{"version":1,"kind":"status","status":{"pid":9,"vmName":"v","phase":"running","uptimeSeconds":2,"gracefulShutdownAvailable":false}}"#
+        let decoded = try #require(try ControlMessage.decode(Array(status.utf8)).status)
+        #expect(decoded.paused == nil && decoded.vcpuExits == nil)
+        let refusal = ControlMessage(.error, error: "unknown request pause")
+        #expect(refusal.isUnknownRequest)
+        #expect(!ControlMessage(.error, error: "cannot pause: the VM is stopping").isUnknownRequest)
+        #expect(!ControlMessage(.ok).isUnknownRequest)
+        let current = WorkerStatus(pid: 1, vmName: "v", phase: "paused", uptimeSeconds: 0, gracefulShutdownAvailable: true, paused: true, vcpuExits: [5, 7])
+        let roundTrip = try ControlMessage.decode(ControlMessage(.status, status: current).encoded())
+        #expect(roundTrip.status == current)
+    }
+
     @Test func httpHeadsAreBounded() throws {
         let head = try HTTPHead.parse(Array("GET /v1/vms HTTP/1.1\r\nHost: x\r\nX-A:  b \r\n\r\n".utf8))
         #expect(head.startLine == ["GET", "/v1/vms", "HTTP/1.1"])

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Schema-driven API testing: runs schemathesis (PyPI) against a scratch hvd through a loopback
 # bridge and fails on any 5xx or any response that does not match openapi/hvd.yaml.
+# scripts/test-api-schema is the test-command version (pinned, seeded, seeded VMs).
 # Usage: bench/api/schemathesis.sh [max-examples]   (needs: swift build; pip install schemathesis)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -9,7 +9,7 @@ import VMM
 #endif
 
 /// The worker's end of the control channel (`hv-worker run --control-socket PATH`): serves
-/// status, turn off, graceful shutdown and console attach to `hvd` (protocol in Configuration's
+/// status (with per-vCPU exit counts), turn off, graceful shutdown, pause, resume and console attach to `hvd` (protocol in Configuration's
 /// `ControlMessage`). Also writes the pid file and, at exit, the exit record.
 ///
 /// ## Concurrency model
@@ -63,10 +63,14 @@ final class WorkerControlServer: Sendable {
     }
 
     private func status() -> WorkerStatus {
-        WorkerStatus(
-            pid: getpid(), vmName: vm.configuration.name, phase: stopping.load(ordering: .relaxed) ? "stopping" : "running",
+        let vm = self.vm
+        let paused = vm.isPaused
+        let phase = stopping.load(ordering: .relaxed) ? "stopping" : paused ? "paused" : "running"
+        return WorkerStatus(
+            pid: getpid(), vmName: vm.configuration.name, phase: phase,
             uptimeSeconds: Date().timeIntervalSince(started),
-            gracefulShutdownAvailable: vm.hyperV?.integrationServices.shutdown != nil)
+            gracefulShutdownAvailable: vm.hyperV?.integrationServices.shutdown != nil,
+            paused: paused, vcpuExits: vm.machine.statistics.map(\.exits))
     }
 
     private func send(_ message: ControlMessage, on connection: UnixSocket) throws {
@@ -97,12 +101,23 @@ final class WorkerControlServer: Sendable {
                     } catch {
                         try send(.init(.error, error: "cannot ask the guest to shut down: \(error)"), on: connection)
                     }
+                case .pause:
+                    // A stop wins over a pause: a stopping VM's vCPUs must reach their exit.
+                    if stopping.load(ordering: .relaxed) {
+                        try send(.init(.error, error: "cannot pause: the VM is stopping"), on: connection)
+                    } else {
+                        vm.pause()
+                        try send(.init(.ok), on: connection)
+                    }
+                case .resume:
+                    vm.resume()
+                    try send(.init(.ok), on: connection)
                 case .consoleAttach:
                     try send(.init(.ok), on: connection)
                     relayConsole(connection, reader: reader)
                     return
                 default:
-                    try send(.init(.error, error: "unknown request \(request.kind)"), on: connection)
+                    try send(.init(.error, error: "\(ControlMessage.unknownRequestPrefix) \(request.kind)"), on: connection)
                 }
             }
         } catch {
