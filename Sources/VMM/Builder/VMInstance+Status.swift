@@ -18,6 +18,9 @@ extension VMInstance {
             lines.append("timesync: " + (timeSync.negotiatedVersion.map { "negotiated version \($0)" } ?? "not negotiated"))
         }
         if let kvp = ics.keyValueExchange {
+            // The guest's KVP daemon answers enumerations of the auto pool (FQDN, OS, IP
+            // addresses); ask for a fresh one each time, so the next report shows current values.
+            if kvp.isNegotiated && kvp.isIdle { try? kvp.enumerate(pool: .auto) }
             let state =
                 kvp.isNegotiated
                 ? "negotiated" : kvp.isChannelOpen ? "channel open, waiting for the guest's KVP daemon" : "channel closed"
