@@ -12,6 +12,13 @@ func printJSON(_ value: some Encodable) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
+extension Flags.Output {
+    /// Reports one VM after an action: its JSON with `--json`, else "NAME: STATE".
+    func report(_ info: VMInfo) throws {
+        if json { try printJSON(info) } else { print("\(info.name): \(info.state)") }
+    }
+}
+
 /// A plain text table: a header row and left-aligned columns.
 public struct Table {
     public var header: [String]

@@ -13,7 +13,7 @@ public struct VMPause: ParsableCommand {
         try reporting {
             for vm in vms {
                 let info = try connection.client.pause(vm)
-                if output.json { try printJSON(info) } else { print("\(info.name): \(info.state)") }
+                try output.report(info)
             }
         }
     }
@@ -31,7 +31,7 @@ public struct VMResume: ParsableCommand {
         try reporting {
             for vm in vms {
                 let info = try connection.client.resume(vm)
-                if output.json { try printJSON(info) } else { print("\(info.name): \(info.state)") }
+                try output.report(info)
             }
         }
     }

@@ -12,7 +12,7 @@ public struct VMRestart: ParsableCommand {
         try reporting {
             for vm in vms {
                 let info = try connection.client.restart(vm)
-                if output.json { try printJSON(info) } else { print("\(info.name): \(info.state)") }
+                try output.report(info)
             }
         }
     }

@@ -12,7 +12,7 @@ public struct VMStart: ParsableCommand {
         try reporting {
             for vm in vms {
                 let info = try connection.client.start(vm)
-                if output.json { try printJSON(info) } else { print("\(info.name): \(info.state)") }
+                try output.report(info)
             }
         }
     }

@@ -25,7 +25,7 @@ public struct VMStop: ParsableCommand {
             for vm in vms {
                 let client = connection.client
                 let info = turnOff ? try client.turnOff(vm) : try client.stop(vm, StopVMRequest(timeoutSeconds: timeout, force: force))
-                if output.json { try printJSON(info) } else { print("\(info.name): \(info.state)") }
+                try output.report(info)
             }
         }
     }
