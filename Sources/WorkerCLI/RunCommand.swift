@@ -133,12 +133,13 @@ public struct RunCommand: ParsableCommand {
         defer { withExtendedLifetime(signalSources) {} }
 
         var control: WorkerControlServer?
-        /// Ends the worker: the exit record for hvd, the sentence for the person, the status.
-        func finish(_ outcome: WorkerOutcome, record: WorkerExitRecord) throws -> Never {
+        /// Ends the worker: the exit record for hvd, the sentence for the person, the status
+        /// (thrown when it is not 0).
+        func finish(_ outcome: WorkerOutcome, record: WorkerExitRecord) throws {
             terminal.restore()
             if let controlSocket { WorkerControlServer.recordExit(socketPath: controlSocket, record) }
             WorkerLog.say("\(configuration.name): \(outcome.message)")
-            throw ExitCode(outcome.exitCode)
+            if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
         }
 
         var boots = 0
@@ -156,6 +157,7 @@ public struct RunCommand: ParsableCommand {
                 try finish(
                     WorkerOutcome(message: "cannot start: \(error)", exitCode: 1),
                     record: .init(reason: "buildFailed", message: "\(error)", exitCode: 1))
+                return
             }
             session.attach(vm)
             WorkerLog.say(
@@ -168,19 +170,15 @@ public struct RunCommand: ParsableCommand {
                 try finish(
                     WorkerOutcome(message: "\(error)", exitCode: 1),
                     record: .init(reason: "error", message: "\(error)", exitCode: 1))
+                return
             }
             if reason == .reset, onReset == .restart, !session.killedByUser {
                 WorkerLog.say("\(configuration.name): the guest reset; restarting it (--on-reset restart)")
                 continue
             }
             let outcome = WorkerOutcome(reason, killedByUser: session.killedByUser)
-            if outcome.exitCode == 0 {
-                terminal.restore()
-                if let controlSocket { WorkerControlServer.recordExit(socketPath: controlSocket, outcome.exitRecord(reason)) }
-                WorkerLog.say("\(configuration.name): \(outcome.message)")
-                return
-            }
             try finish(outcome, record: outcome.exitRecord(reason))
+            return
         }
     }
 }
