@@ -94,7 +94,7 @@ public final class VMInstance: Sendable {
         var hyperVConfiguration: HyperVConfiguration?
         if configuration.hyperV {
             let hv = try HyperVStack.configuration(
-                vpCount: configuration.cpus, tscFrequencyHz: Self.tscFrequencyHz(kvm, logger: logger))
+                vpCount: configuration.cpus, tscFrequencyHz: Self.tscFrequencyHz(kvm))
             cpuid = HostCompatibility.merging(hv.cpuidLeaves.map(CPUIDEntry.init), into: cpuid)
             hyperVConfiguration = hv
         }
@@ -134,17 +134,15 @@ public final class VMInstance: Sendable {
     }
 
     /// The guest TSC frequency for the Hyper-V frequency MSRs: KVM's value for a new VM.
-    static func tscFrequencyHz(_ kvm: KVMSystem, logger: Logger) throws(VMBuildError) -> UInt64 {
+    static func tscFrequencyHz(_ kvm: KVMSystem) throws(VMBuildError) -> UInt64 {
+        let khz: UInt32
         do {
-            let probe = try kvm.createVM()
-            let khz = try probe.tscKHz()
-            guard khz > 0 else { throw VMBuildError.step("read the TSC frequency", KVMUnknownTSC()) }
-            return UInt64(khz) * 1000
-        } catch let error as VMBuildError {
-            throw error
+            khz = try kvm.createVM().tscKHz()
         } catch {
             throw .step("read the TSC frequency (KVM_GET_TSC_KHZ)", error)
         }
+        guard khz > 0 else { throw .step("read the TSC frequency", KVMUnknownTSC()) }
+        return UInt64(khz) * 1000
     }
 
     /// Runs the guest until it stops (power off, reset, host request or error). Blocks.
