@@ -18,12 +18,16 @@ public struct VMConfiguration: Codable, Sendable, Hashable {
     public var hyperV: Bool
     /// Which host compatibility profile to apply (see docs/host-profiles.md).
     public var hostProfile: HostProfileSetting
+    /// Disks on the synthetic SCSI controller, in LUN order of attachment.
+    public var disks: [DiskAttachment]
+    /// Synthetic network adapters, each on a host TAP interface.
+    public var networkAdapters: [NetworkAdapterConfiguration]
     public var notes: String?
 
     public init(
         name: String, memoryMiB: UInt64 = 128, cpus: Int = 1, boot: BootSource,
         integrationServices: IntegrationServices = .init(), hyperV: Bool = true, hostProfile: HostProfileSetting = .automatic,
-        notes: String? = nil
+        disks: [DiskAttachment] = [], networkAdapters: [NetworkAdapterConfiguration] = [], notes: String? = nil
     ) {
         self.version = Self.currentVersion
         self.name = name
@@ -33,11 +37,13 @@ public struct VMConfiguration: Codable, Sendable, Hashable {
         self.integrationServices = integrationServices
         self.hyperV = hyperV
         self.hostProfile = hostProfile
+        self.disks = disks
+        self.networkAdapters = networkAdapters
         self.notes = notes
     }
 
     private enum CodingKeys: String, CodingKey {
-        case version, name, memoryMiB, cpus, boot, integrationServices, hyperV, hostProfile, notes
+        case version, name, memoryMiB, cpus, boot, integrationServices, hyperV, hostProfile, disks, networkAdapters, notes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -50,6 +56,8 @@ public struct VMConfiguration: Codable, Sendable, Hashable {
         integrationServices = try c.decodeIfPresent(IntegrationServices.self, forKey: .integrationServices) ?? .init()
         hyperV = try c.decodeIfPresent(Bool.self, forKey: .hyperV) ?? true
         hostProfile = try c.decodeIfPresent(HostProfileSetting.self, forKey: .hostProfile) ?? .automatic
+        disks = try c.decodeIfPresent([DiskAttachment].self, forKey: .disks) ?? []
+        networkAdapters = try c.decodeIfPresent([NetworkAdapterConfiguration].self, forKey: .networkAdapters) ?? []
         notes = try c.decodeIfPresent(String.self, forKey: .notes)
     }
 }
