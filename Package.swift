@@ -61,7 +61,8 @@ let package = Package(
         .target(
             name: "ManagementService",
             dependencies: [
-                "Configuration", "SocketTransport", .product(name: "GRDB", package: "GRDB.swift"),
+                // VirtualDisk: attach-time checks open images read-only (format, size, a sound VHDX).
+                "Configuration", "SocketTransport", "VirtualDisk", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "HVClient", dependencies: ["Configuration", "SocketTransport"]),

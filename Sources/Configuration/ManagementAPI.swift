@@ -99,6 +99,10 @@ public struct CreateVMRequest: Codable, Sendable, Equatable {
     public var integrationServices: IntegrationServices?
     public var hyperV: Bool?
     public var hostProfile: HostProfileSetting?
+    /// Disks on the SCSI controller (each checked as `POST /v1/vms/{vm}/disks` checks one).
+    public var disks: [DiskAttachment]?
+    /// Network adapters (each checked as `POST /v1/vms/{vm}/network-adapters` checks one).
+    public var networkAdapters: [NetworkAdapterConfiguration]?
     public var notes: String?
     public var automaticStartAction: AutomaticStartAction?
     public var automaticStopAction: AutomaticStopAction?
@@ -106,10 +110,13 @@ public struct CreateVMRequest: Codable, Sendable, Equatable {
 
     public init(
         name: String, memoryMiB: UInt64? = nil, cpus: Int? = nil, boot: BootRequest, integrationServices: IntegrationServices? = nil,
-        hyperV: Bool? = nil, hostProfile: HostProfileSetting? = nil, notes: String? = nil,
+        hyperV: Bool? = nil, hostProfile: HostProfileSetting? = nil, disks: [DiskAttachment]? = nil,
+        networkAdapters: [NetworkAdapterConfiguration]? = nil, notes: String? = nil,
         automaticStartAction: AutomaticStartAction? = nil, automaticStopAction: AutomaticStopAction? = nil,
         recoveryAction: RecoveryAction? = nil
     ) {
+        self.disks = disks
+        self.networkAdapters = networkAdapters
         self.name = name
         self.memoryMiB = memoryMiB
         self.cpus = cpus
@@ -133,6 +140,10 @@ public struct UpdateVMRequest: Codable, Sendable, Equatable {
     public var integrationServices: IntegrationServices?
     public var hyperV: Bool?
     public var hostProfile: HostProfileSetting?
+    /// Replaces the whole disk list (`[]` detaches every disk).
+    public var disks: [DiskAttachment]?
+    /// Replaces the whole adapter list (`[]` removes every adapter).
+    public var networkAdapters: [NetworkAdapterConfiguration]?
     public var notes: String?
     public var automaticStartAction: AutomaticStartAction?
     public var automaticStopAction: AutomaticStopAction?
@@ -141,9 +152,12 @@ public struct UpdateVMRequest: Codable, Sendable, Equatable {
     public init(
         name: String? = nil, memoryMiB: UInt64? = nil, cpus: Int? = nil, boot: BootRequest? = nil,
         integrationServices: IntegrationServices? = nil, hyperV: Bool? = nil, hostProfile: HostProfileSetting? = nil,
+        disks: [DiskAttachment]? = nil, networkAdapters: [NetworkAdapterConfiguration]? = nil,
         notes: String? = nil, automaticStartAction: AutomaticStartAction? = nil,
         automaticStopAction: AutomaticStopAction? = nil, recoveryAction: RecoveryAction? = nil
     ) {
+        self.disks = disks
+        self.networkAdapters = networkAdapters
         self.name = name
         self.memoryMiB = memoryMiB
         self.cpus = cpus
@@ -177,7 +191,8 @@ public struct VMEvent: Codable, Sendable, Equatable {
     public var time: String
     public var vmID: String?
     public var vmName: String?
-    /// "created", "updated", "deleted", "state", "workerExited", "error", "service".
+    /// "created", "updated", "deleted", "state", "workerExited", "error", "service",
+    /// "deviceAdded", "deviceRemoved".
     public var kind: String
     public var state: VMState?
     public var message: String

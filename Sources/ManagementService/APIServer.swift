@@ -150,6 +150,18 @@ public final class APIServer: Sendable {
             case "console":
                 try needs("GET")
                 return try console(vm, r, connection: connection)
+            case "disks":
+                switch r.method {
+                case "GET": return try ok(s.disks(vm))
+                case "POST": return try ok(s.addDisk(vm, RequestValidation.decode(DiskAttachment.self, from: r.body)), 201)
+                default: throw ServiceError.invalidRequest("\(r.method) is not allowed on a VM's disks (GET or POST)")
+                }
+            case "network-adapters":
+                switch r.method {
+                case "GET": return try ok(s.networkAdapters(vm))
+                case "POST": return try ok(s.addNetworkAdapter(vm, RequestValidation.decode(NetworkAdapterConfiguration.self, from: r.body)), 201)
+                default: throw ServiceError.invalidRequest("\(r.method) is not allowed on a VM's network adapters (GET or POST)")
+                }
             default: break
             }
             try needs("POST")
@@ -164,6 +176,16 @@ public final class APIServer: Sendable {
             case "resume": return try ok(s.resume(vm))
             case "save": try s.unsupported(.save, vm)
             default: throw ServiceError.notFound("no action \"\(p[3])\" (start, stop, turn-off, restart, pause, resume)")
+            }
+        case let p where p.count == 5 && p[0] == "v1" && p[1] == "vms" && (p[3] == "disks" || p[3] == "network-adapters"):
+            let disk = p[3] == "disks"
+            switch r.method {
+            case "GET": return disk ? try ok(s.disk(p[2], lun: p[4])) : try ok(s.networkAdapter(p[2], p[4]))
+            case "DELETE":
+                if disk { try s.removeDisk(p[2], lun: p[4]) } else { try s.removeNetworkAdapter(p[2], p[4]) }
+                try write(connection, status: 204, contentType: nil, body: [])
+                return 204
+            default: throw ServiceError.invalidRequest("\(r.method) is not allowed on a device (GET or DELETE)")
             }
         default:
             throw ServiceError.notFound("no such resource: /\(r.path.joined(separator: "/"))")

@@ -147,9 +147,21 @@ public final class Inventory: Sendable {
         }
     }
 
+    /// An event to append with a row change: its kind ("created", "deviceAdded", ...) and message.
+    public typealias EventNote = (kind: String, message: String)
+
     /// Inserts a new VM and its "created" event in one transaction.
     /// - Throws: `InventoryError.duplicateName` when the name is taken.
     public func insert(_ vm: VMRecord, event: String) throws -> VMEvent {
+        let events = try insert(vm, events: [("created", event)])
+        guard let first = events.first else { throw InventoryError.noEvent }
+        return first
+    }
+
+    /// Inserts a new VM and its events (the "created" one first, then one per device), in one
+    /// transaction.
+    /// - Throws: `InventoryError.duplicateName` when the name is taken.
+    public func insert(_ vm: VMRecord, events: [EventNote]) throws -> [VMEvent] {
         do {
             return try pool.write { db in
                 try db.execute(
@@ -157,7 +169,7 @@ public final class Inventory: Sendable {
                         INSERT INTO vm (id, name, state, stateReason, createdAt, configuration, automaticStartAction,
                         automaticStopAction, recoveryAction, workerPID) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, arguments: try Self.arguments(vm))
-                return try Self.appendEvent(db, vm: vm, kind: "created", message: event)
+                return try events.map { note in try Self.appendEvent(db, vm: vm, kind: note.kind, message: note.message) }
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw InventoryError.duplicateName(vm.name)
@@ -166,6 +178,13 @@ public final class Inventory: Sendable {
 
     /// Replaces a VM's row (same id) and appends an event, in one transaction.
     public func update(_ vm: VMRecord, kind: String, event: String) throws -> VMEvent {
+        let events = try update(vm, events: [(kind, event)])
+        guard let first = events.first else { throw InventoryError.noEvent }
+        return first
+    }
+
+    /// Replaces a VM's row (same id) and appends its events, in one transaction.
+    public func update(_ vm: VMRecord, events: [EventNote]) throws -> [VMEvent] {
         do {
             return try pool.write { db in
                 var arguments = try Self.arguments(vm)
@@ -175,7 +194,7 @@ public final class Inventory: Sendable {
                         UPDATE vm SET id = ?, name = ?, state = ?, stateReason = ?, createdAt = ?, configuration = ?,
                         automaticStartAction = ?, automaticStopAction = ?, recoveryAction = ?, workerPID = ? WHERE id = ?
                         """, arguments: arguments)
-                return try Self.appendEvent(db, vm: vm, kind: kind, message: event)
+                return try events.map { note in try Self.appendEvent(db, vm: vm, kind: note.kind, message: note.message) }
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
             throw InventoryError.duplicateName(vm.name)
@@ -260,9 +279,12 @@ public final class Inventory: Sendable {
 /// Inventory failures the API maps to 4xx.
 public enum InventoryError: Error, Equatable, CustomStringConvertible {
     case duplicateName(String)
+    /// A change was asked to log no event (a programming error; the change is rolled back).
+    case noEvent
     public var description: String {
         switch self {
         case .duplicateName(let name): "a VM named \"\(name)\" already exists"
+        case .noEvent: "a change without an event"
         }
     }
 }

@@ -26,6 +26,10 @@ public final class VMService: Sendable {
     let logger: Logger
     private let workers = Mutex<[String: WorkerHandle]>([:])
     private let locks = Mutex<[String: OperationLock]>([:])
+    /// Held while a configuration change is checked against the other VMs and stored (create,
+    /// update, device changes), so two VMs cannot both take one image, TAP or MAC. Taken after a
+    /// VM's operation lock, never before.
+    let configurationLock = Mutex<Void>(())
 
     final class OperationLock: Sendable {
         let mutex = Mutex<Void>(())
@@ -40,7 +44,7 @@ public final class VMService: Sendable {
         self.logger = logger
     }
 
-    private func serialized<T>(_ id: String, _ body: () throws(ServiceError) -> T) throws(ServiceError) -> T {
+    func serialized<T>(_ id: String, _ body: () throws(ServiceError) -> T) throws(ServiceError) -> T {
         let lock = locks.withLock { locks in
             if let lock = locks[id] { return lock }
             let lock = OperationLock()
@@ -50,7 +54,7 @@ public final class VMService: Sendable {
         return try lock.mutex.withLock { _ throws(ServiceError) -> T in try body() }
     }
 
-    private func db<T>(_ body: () throws -> T) throws(ServiceError) -> T {
+    func db<T>(_ body: () throws -> T) throws(ServiceError) -> T {
         do {
             return try body()
         } catch let error as ServiceError {
@@ -62,7 +66,7 @@ public final class VMService: Sendable {
         }
     }
 
-    private func publish(_ event: VMEvent) {
+    func publish(_ event: VMEvent) {
         logger.info("\(event.vmName ?? "hvd"): \(event.message)", metadata: ["kind": "\(event.kind)"])
         events.publish(event)
     }
@@ -163,16 +167,21 @@ public final class VMService: Sendable {
         if let v = request.integrationServices { configuration.integrationServices = v }
         if let v = request.hyperV { configuration.hyperV = v }
         if let v = request.hostProfile { configuration.hostProfile = v }
+        if let v = request.disks { configuration.disks = v }
+        if let v = request.networkAdapters { configuration.networkAdapters = v }
         configuration.notes = request.notes
-        try RequestValidation.validate(configuration, allowedDirectories: allowedDirectories)
-        let vm = VMRecord(
-            id: UUID().uuidString.lowercased(), name: request.name, state: .off, stateReason: nil, createdAt: Date(),
-            configuration: configuration, automaticStartAction: request.automaticStartAction ?? .nothing,
-            automaticStopAction: request.automaticStopAction ?? .shutDown, recoveryAction: request.recoveryAction ?? .none,
-            workerPID: nil)
-        let event = try db { try inventory.insert(vm, event: "created \(vm.name) (\(configuration.memoryMiB) MiB, \(configuration.cpus) vCPU)") }
-        publish(event)
-        return vm.info
+        return try configurationLock.withLock { _ throws(ServiceError) -> VMInfo in
+            let (checked, images) = try checkedConfiguration(configuration, vmID: nil)
+            let vm = VMRecord(
+                id: UUID().uuidString.lowercased(), name: request.name, state: .off, stateReason: nil, createdAt: Date(),
+                configuration: checked, automaticStartAction: request.automaticStartAction ?? .nothing,
+                automaticStopAction: request.automaticStopAction ?? .shutDown, recoveryAction: request.recoveryAction ?? .none,
+                workerPID: nil)
+            let created: Inventory.EventNote = ("created", "created \(vm.name) (\(checked.memoryMiB) MiB, \(checked.cpus) vCPU)")
+            let notes = [created] + Self.deviceEvents(old: nil, new: checked, images: images)
+            for event in try db({ try inventory.insert(vm, events: notes) }) { publish(event) }
+            return vm.info
+        }
     }
 
     public func update(_ idOrName: String, _ request: UpdateVMRequest) throws(ServiceError) -> VMInfo {
@@ -188,16 +197,22 @@ public final class VMService: Sendable {
             if let v = request.integrationServices { c.integrationServices = v }
             if let v = request.hyperV { c.hyperV = v }
             if let v = request.hostProfile { c.hostProfile = v }
+            if let v = request.disks { c.disks = v }
+            if let v = request.networkAdapters { c.networkAdapters = v }
             if let v = request.notes { c.notes = v }
-            try RequestValidation.validate(c, allowedDirectories: allowedDirectories)
-            vm.configuration = c
-            vm.name = c.name
-            if let v = request.automaticStartAction { vm.automaticStartAction = v }
-            if let v = request.automaticStopAction { vm.automaticStopAction = v }
-            if let v = request.recoveryAction { vm.recoveryAction = v }
-            let updated = vm
-            publish(try db { try inventory.update(updated, kind: "updated", event: "configuration updated") })
-            return updated.info
+            let old = vm.configuration
+            return try configurationLock.withLock { _ throws(ServiceError) -> VMInfo in
+                let (checked, images) = try checkedConfiguration(c, vmID: id)
+                vm.configuration = checked
+                vm.name = checked.name
+                if let v = request.automaticStartAction { vm.automaticStartAction = v }
+                if let v = request.automaticStopAction { vm.automaticStopAction = v }
+                if let v = request.recoveryAction { vm.recoveryAction = v }
+                let updated = vm
+                let notes = [("updated", "configuration updated")] + Self.deviceEvents(old: old, new: checked, images: images)
+                for event in try db({ try inventory.update(updated, events: notes) }) { publish(event) }
+                return updated.info
+            }
         }
     }
 
