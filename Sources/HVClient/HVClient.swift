@@ -130,6 +130,41 @@ public struct HVClient: Sendable {
         try call("POST", "/v1/vms/\(Self.segment(vm))/\(name)", as: VMInfo.self)
     }
 
+    // MARK: Devices (only while the VM is Off; 409 otherwise)
+
+    /// The VM's disks in LUN order (Get-VMHardDiskDrive).
+    public func disks(_ vm: String) throws(HVClientError) -> [VMDiskInfo] {
+        try call("GET", "/v1/vms/\(Self.segment(vm))/disks", as: [VMDiskInfo].self)
+    }
+    /// The disk at one LUN.
+    public func disk(_ vm: String, lun: UInt8) throws(HVClientError) -> VMDiskInfo {
+        try call("GET", "/v1/vms/\(Self.segment(vm))/disks/\(lun)", as: VMDiskInfo.self)
+    }
+    /// Attaches a disk (Add-VMHardDiskDrive); the answer carries the LUN it got.
+    public func addDisk(_ vm: String, _ disk: DiskAttachment) throws(HVClientError) -> VMDiskInfo {
+        try call("POST", "/v1/vms/\(Self.segment(vm))/disks", json: disk, as: VMDiskInfo.self)
+    }
+    /// Detaches the disk at `lun` (Remove-VMHardDiskDrive); the image file stays.
+    public func removeDisk(_ vm: String, lun: UInt8) throws(HVClientError) {
+        try Self.check(try send("DELETE", "/v1/vms/\(Self.segment(vm))/disks/\(lun)"))
+    }
+    /// The VM's network adapters in order (Get-VMNetworkAdapter).
+    public func networkAdapters(_ vm: String) throws(HVClientError) -> [VMNetworkAdapterInfo] {
+        try call("GET", "/v1/vms/\(Self.segment(vm))/network-adapters", as: [VMNetworkAdapterInfo].self)
+    }
+    /// One adapter, by index ("0") or MAC address.
+    public func networkAdapter(_ vm: String, _ indexOrMAC: String) throws(HVClientError) -> VMNetworkAdapterInfo {
+        try call("GET", "/v1/vms/\(Self.segment(vm))/network-adapters/\(Self.segment(indexOrMAC))", as: VMNetworkAdapterInfo.self)
+    }
+    /// Adds an adapter (Add-VMNetworkAdapter); the answer carries its index and MAC.
+    public func addNetworkAdapter(_ vm: String, _ adapter: NetworkAdapterConfiguration) throws(HVClientError) -> VMNetworkAdapterInfo {
+        try call("POST", "/v1/vms/\(Self.segment(vm))/network-adapters", json: adapter, as: VMNetworkAdapterInfo.self)
+    }
+    /// Removes an adapter, by index or MAC address.
+    public func removeNetworkAdapter(_ vm: String, _ indexOrMAC: String) throws(HVClientError) {
+        try Self.check(try send("DELETE", "/v1/vms/\(Self.segment(vm))/network-adapters/\(Self.segment(indexOrMAC))"))
+    }
+
     /// The event log (one VM's, or all), oldest first.
     public func events(vm: String? = nil, after: Int64 = 0, limit: Int = 1000) throws(HVClientError) -> [VMEvent] {
         let base = vm.map { "/v1/vms/\(Self.segment($0))/events" } ?? "/v1/events"
