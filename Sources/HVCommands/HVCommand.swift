@@ -18,7 +18,7 @@ public struct VMGroup: ParsableCommand {
         commandName: "vm", abstract: "Create, run and inspect VMs.",
         subcommands: [
             VMCreate.self, VMList.self, VMShow.self, VMStart.self, VMStop.self, VMPause.self, VMResume.self, VMRestart.self, VMDelete.self, VMConsole.self,
-            VMEvents.self, VMSet.self,
+            VMEvents.self, VMSet.self, VMDisk.self, VMNic.self,
         ])
     public init() {}
 }

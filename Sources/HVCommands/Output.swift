@@ -40,8 +40,8 @@ extension VMInfo {
     var tableRow: [String] { [name, state.rawValue, "\(configuration.cpus)", "\(configuration.memoryMiB) MiB", id] }
 }
 
-/// `hv vm show`'s text form.
-func describe(_ vm: VMInfo) -> String {
+/// `hv vm show`'s text form; `disks` (from the disks resource) adds each image's format and size.
+func describe(_ vm: VMInfo, disks: [VMDiskInfo]? = nil) -> String {
     var lines = [
         "Name:            \(vm.name)",
         "Id:              \(vm.id)",
@@ -59,7 +59,33 @@ func describe(_ vm: VMInfo) -> String {
     lines.append("Recovery action: \(vm.recoveryAction.rawValue)")
     if let pid = vm.workerPID { lines.append("Worker pid:      \(pid)") }
     if let notes = vm.configuration.notes { lines.append("Notes:           \(notes)") }
+    let c = vm.configuration
+    let diskRows = disks ?? zip(c.disks, c.assignedLUNs()).compactMap { disk, lun in
+        lun.map { VMDiskInfo(lun: $0, path: disk.path, readOnly: disk.readOnly, format: "?", virtualSizeBytes: nil) }
+    }
+    lines.append(diskRows.isEmpty ? "Disks:           none" : "Disks:")
+    if !diskRows.isEmpty { lines += diskTable(diskRows).render().split(separator: "\n").map { "  " + $0 } }
+    let adapters = c.networkAdapters.enumerated().map { index, adapter in
+        VMNetworkAdapterInfo(
+            index: index, tap: adapter.tap,
+            macAddress: adapter.effectiveMACAddress(vmName: c.name, index: index)?.description ?? adapter.macAddress ?? "?")
+    }
+    lines.append(adapters.isEmpty ? "Network adapters: none" : "Network adapters:")
+    if !adapters.isEmpty { lines += adapterTable(adapters).render().split(separator: "\n").map { "  " + $0 } }
     return lines.joined(separator: "\n")
+}
+
+/// "512 B", "64 MiB", "1.5 GiB".
+func byteCount(_ bytes: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    if unit == 0 { return "\(bytes) B" }
+    return value == value.rounded() ? "\(Int(value)) \(units[unit])" : String(format: "%.1f %@", value, units[unit])
 }
 
 func eventLine(_ e: VMEvent) -> String {

@@ -3,7 +3,8 @@ import Configuration
 import Foundation
 import HVClient
 
-/// `hv vm create NAME --kernel K [--initrd I] [--cmdline …] [--memory MiB] [--cpus N]` (New-VM).
+/// `hv vm create NAME --kernel K [--initrd I] [--cmdline …] [--memory MiB] [--cpus N]
+/// [--disk PATH[,ro][,lun=N]]… [--nic tap=NAME[,mac=M]]…` (New-VM).
 public struct VMCreate: ParsableCommand {
     public static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a VM (it starts Off).")
     @OptionGroup var connection: Flags.Connection
@@ -18,6 +19,10 @@ public struct VMCreate: ParsableCommand {
     @Option(help: "Notes.") var notes: String?
     @Option(help: "Automatic start action: Nothing, StartIfRunning, Start.") var startAction: String?
     @Option(help: "Recovery action when the worker dies: None, Restart.") var recovery: String?
+    @Option(help: ArgumentHelp("A disk: PATH[,ro][,lun=N] (repeatable; raw or VHDX).", valueName: "disk"))
+    var disk: [String] = []
+    @Option(help: ArgumentHelp("A network adapter: tap=NAME[,mac=M] (repeatable).", valueName: "nic"))
+    var nic: [String] = []
 
     public init() {}
 
@@ -28,6 +33,18 @@ public struct VMCreate: ParsableCommand {
         if let recovery, RecoveryAction(rawValue: recovery) == nil {
             throw ValidationError("--recovery must be one of: \(RecoveryAction.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        for text in disk { _ = try DeviceSpec.disk(text) }
+        for text in nic { _ = try DeviceSpec.nic(text) }
+    }
+
+    /// The request this command sends.
+    func request() throws -> CreateVMRequest {
+        CreateVMRequest(
+            name: name, memoryMiB: memory, cpus: cpus,
+            boot: BootRequest(kernel: Self.absolute(kernel), initrd: initrd.map(Self.absolute), cmdline: cmdline),
+            hyperV: noHyperV ? false : nil, disks: disk.isEmpty ? nil : try disk.map(DeviceSpec.disk),
+            networkAdapters: nic.isEmpty ? nil : try nic.map(DeviceSpec.nic), notes: notes,
+            automaticStartAction: startAction.flatMap(AutomaticStartAction.init), recoveryAction: recovery.flatMap(RecoveryAction.init))
     }
 
     /// Relative paths are made absolute against the current directory (hvd needs absolute ones).
@@ -36,11 +53,7 @@ public struct VMCreate: ParsableCommand {
     }
 
     public func run() throws {
-        let request = CreateVMRequest(
-            name: name, memoryMiB: memory, cpus: cpus,
-            boot: BootRequest(kernel: Self.absolute(kernel), initrd: initrd.map(Self.absolute), cmdline: cmdline),
-            hyperV: noHyperV ? false : nil, notes: notes, automaticStartAction: startAction.flatMap(AutomaticStartAction.init),
-            recoveryAction: recovery.flatMap(RecoveryAction.init))
+        let request = try request()
         try reporting {
             let vm = try connection.client.createVM(request)
             if output.json { try printJSON(vm) } else { print("created \(vm.name) (\(vm.id))") }

@@ -10,8 +10,11 @@ public struct VMShow: ParsableCommand {
 
     public func run() throws {
         try reporting {
-            let info = try connection.client.vm(vm)
-            if output.json { try printJSON(info) } else { print(describe(info)) }
+            let client = connection.client
+            let info = try client.vm(vm)
+            if output.json { return try printJSON(info) }
+            // Format and size come from the disks resource; an older hvd without it still shows the rest.
+            print(describe(info, disks: try? client.disks(info.id)))
         }
     }
 }
