@@ -167,6 +167,92 @@ paths:
           description: Events, oldest first (JSON), or a text/event-stream when following
           content: {application/json: {schema: {type: array, items: {$ref: "#/components/schemas/VMEvent"}}}}
         "404": {$ref: "#/components/responses/Error"}
+  /v1/vms/{vm}/disks:
+    parameters: [{$ref: "#/components/parameters/VM"}]
+    get:
+      operationId: listDisks
+      summary: The VM's disks in LUN order (Get-VMHardDiskDrive, virsh domblklist), with format and size.
+      responses:
+        "200":
+          description: Disks
+          content: {application/json: {schema: {type: array, items: {$ref: "#/components/schemas/VMDiskInfo"}}}}
+        "404": {$ref: "#/components/responses/Error"}
+    post:
+      operationId: addDisk
+      summary: >
+        Attach a raw or VHDX image to the SCSI controller (Add-VMHardDiskDrive); only while the VM
+        is Off (409 otherwise: no hot-add yet). The image must be a regular file inside an allowed
+        directory, writable unless readOnly. Without lun it takes the lowest free LUN, which is
+        then stored. 409 when the LUN is taken, the image is attached to this VM already, or to
+        another VM (unless both attach it read-only).
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: "#/components/schemas/DiskAttachment"}}}
+      responses:
+        "201": {description: Attached, content: {application/json: {schema: {$ref: "#/components/schemas/VMDiskInfo"}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+  /v1/vms/{vm}/disks/{lun}:
+    parameters: [{$ref: "#/components/parameters/VM"}, {$ref: "#/components/parameters/LUN"}]
+    get:
+      operationId: getDisk
+      summary: The disk at one LUN.
+      responses:
+        "200": {description: The disk, content: {application/json: {schema: {$ref: "#/components/schemas/VMDiskInfo"}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+    delete:
+      operationId: removeDisk
+      summary: Detach a disk (Remove-VMHardDiskDrive); only while the VM is Off. The image file stays.
+      responses:
+        "204": {description: Detached}
+        "400": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+  /v1/vms/{vm}/network-adapters:
+    parameters: [{$ref: "#/components/parameters/VM"}]
+    get:
+      operationId: listNetworkAdapters
+      summary: The VM's network adapters in order (Get-VMNetworkAdapter, virsh domiflist), with their MAC.
+      responses:
+        "200":
+          description: Adapters
+          content: {application/json: {schema: {type: array, items: {$ref: "#/components/schemas/VMNetworkAdapterInfo"}}}}
+        "404": {$ref: "#/components/responses/Error"}
+    post:
+      operationId: addNetworkAdapter
+      summary: >
+        Add a synthetic network adapter on a host TAP interface (Add-VMNetworkAdapter); only while
+        the VM is Off. Without macAddress it gets a stable one in 00:15:5d:xx:xx:xx, which is then
+        stored. 409 when another VM (or adapter) uses the TAP or the MAC.
+      requestBody:
+        required: true
+        content: {application/json: {schema: {$ref: "#/components/schemas/NetworkAdapter"}}}
+      responses:
+        "201": {description: Added, content: {application/json: {schema: {$ref: "#/components/schemas/VMNetworkAdapterInfo"}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+        "413": {$ref: "#/components/responses/Error"}
+  /v1/vms/{vm}/network-adapters/{adapter}:
+    parameters: [{$ref: "#/components/parameters/VM"}, {$ref: "#/components/parameters/Adapter"}]
+    get:
+      operationId: getNetworkAdapter
+      summary: One adapter, by index or MAC address.
+      responses:
+        "200": {description: The adapter, content: {application/json: {schema: {$ref: "#/components/schemas/VMNetworkAdapterInfo"}}}}
+        "400": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+    delete:
+      operationId: removeNetworkAdapter
+      summary: Remove an adapter, by index or MAC address; only while the VM is Off. Later adapters move up one index.
+      responses:
+        "204": {description: Removed}
+        "400": {$ref: "#/components/responses/Error"}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
   /v1/events:
     get:
       summary: >
@@ -183,6 +269,8 @@ components:
     After: {name: after, in: query, required: false, description: Only events with a larger id (the newest `limit` of them), schema: {type: integer, format: int64, minimum: 0}}
     Limit: {name: limit, in: query, required: false, schema: {type: integer, minimum: 1, maximum: 10000}}
     Follow: {name: follow, in: query, required: false, schema: {type: boolean}}
+    LUN: {name: lun, in: path, required: true, description: A SCSI LUN, schema: {type: integer, minimum: 0, maximum: 63}}
+    Adapter: {name: adapter, in: path, required: true, description: An adapter index (0, 1, ...) or its MAC address, schema: {type: string}}
   responses:
     Error:
       description: An error
@@ -226,6 +314,8 @@ components:
         integrationServices: {$ref: "#/components/schemas/IntegrationServices"}
         hyperV: {type: boolean}
         hostProfile: {type: string, enum: [automatic, "off", pvm]}
+        disks: {type: array, maxItems: 64, items: {$ref: "#/components/schemas/DiskAttachment"}}
+        networkAdapters: {type: array, maxItems: 8, items: {$ref: "#/components/schemas/NetworkAdapter"}}
         notes: {type: string}
     CreateVMRequest:
       type: object
@@ -239,6 +329,8 @@ components:
         integrationServices: {$ref: "#/components/schemas/IntegrationServices"}
         hyperV: {type: boolean}
         hostProfile: {type: string, enum: [automatic, "off", pvm]}
+        disks: {type: array, maxItems: 64, items: {$ref: "#/components/schemas/DiskAttachment"}}
+        networkAdapters: {type: array, maxItems: 8, items: {$ref: "#/components/schemas/NetworkAdapter"}}
         notes: {type: string}
         automaticStartAction: {type: string, enum: [Nothing, StartIfRunning, Start]}
         automaticStopAction: {type: string, enum: [TurnOff, ShutDown]}
@@ -254,6 +346,8 @@ components:
         integrationServices: {$ref: "#/components/schemas/IntegrationServices"}
         hyperV: {type: boolean}
         hostProfile: {type: string, enum: [automatic, "off", pvm]}
+        disks: {type: array, description: Replaces the whole list, maxItems: 64, items: {$ref: "#/components/schemas/DiskAttachment"}}
+        networkAdapters: {type: array, description: Replaces the whole list, maxItems: 8, items: {$ref: "#/components/schemas/NetworkAdapter"}}
         notes: {type: string}
         automaticStartAction: {type: string, enum: [Nothing, StartIfRunning, Start]}
         automaticStopAction: {type: string, enum: [TurnOff, ShutDown]}
@@ -264,6 +358,37 @@ components:
       properties:
         timeoutSeconds: {type: integer, minimum: 0, maximum: 3600, description: "default 60"}
         force: {type: boolean, description: Turn off when the guest cannot be asked or does not stop in time}
+    DiskAttachment:
+      type: object
+      additionalProperties: false
+      required: [path]
+      properties:
+        path: {type: string, description: Absolute path of a raw or VHDX image inside an allowed directory}
+        lun: {type: integer, minimum: 0, maximum: 63, description: The SCSI LUN; default the lowest free one}
+        readOnly: {type: boolean, description: Present the disk write-protected (default false)}
+    NetworkAdapter:
+      type: object
+      additionalProperties: false
+      required: [tap]
+      properties:
+        tap: {type: string, minLength: 1, maxLength: 15, description: The host TAP interface}
+        macAddress: {type: string, pattern: "^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$", description: "A unicast MAC; default a derived 00:15:5d:xx:xx:xx"}
+    VMDiskInfo:
+      type: object
+      required: [lun, path, readOnly, format]
+      properties:
+        lun: {type: integer}
+        path: {type: string}
+        readOnly: {type: boolean}
+        format: {type: string, enum: [raw, vhdx, unknown], description: unknown when the image cannot be read now}
+        virtualSizeBytes: {type: integer, format: int64, description: The size the guest sees; absent when the image cannot be read}
+    VMNetworkAdapterInfo:
+      type: object
+      required: [index, tap, macAddress]
+      properties:
+        index: {type: integer}
+        tap: {type: string}
+        macAddress: {type: string}
     VMInfo:
       type: object
       required: [id, name, state, createdAt, configuration, automaticStartAction, automaticStopAction, recoveryAction]
