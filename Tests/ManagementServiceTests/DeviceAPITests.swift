@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import HVClient
+import Synchronization
 import Testing
 
 /// Disks and network adapters through the REST API, against a real `hvd` (no VM runs: no KVM).
@@ -219,6 +220,35 @@ import Testing
         #expect(try client.vm("live").configuration == before)
         // Reading devices of a running VM is fine.
         #expect(try client.disks("live").isEmpty)
+    }
+
+    /// Two VMs ask for one image (and one TAP) at the same moment: exactly one gets each.
+    @Test(.enabled(if: canRun)) func concurrentAttachesOfOneImageLetOneWin() throws {
+        let hvd = try HVDProcess()
+        defer { hvd.terminate() }
+        let client = hvd.client
+        let kernel = try hvd.fakeKernel()
+        let image = try Self.rawImage(hvd, "contested.img")
+        let names = (0..<6).map { "vm\($0)" }
+        for name in names { _ = try client.createVM(CreateVMRequest(name: name, boot: BootRequest(kernel: kernel))) }
+        let wins = Mutex<[String]>([])
+        let group = DispatchGroup()
+        for name in names {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                if (try? client.addDisk(name, DiskAttachment(path: image))) != nil { wins.withLock { $0.append("disk " + name) } }
+                if (try? client.addNetworkAdapter(name, NetworkAdapterConfiguration(tap: "tap-shared"))) != nil {
+                    wins.withLock { $0.append("nic " + name) }
+                }
+            }.start()
+        }
+        group.wait()
+        let won = wins.withLock { $0 }
+        #expect(won.filter { $0.hasPrefix("disk") }.count == 1, "\(won)")
+        #expect(won.filter { $0.hasPrefix("nic") }.count == 1, "\(won)")
+        let holders = try client.listVMs().filter { !$0.configuration.disks.isEmpty }
+        #expect(holders.count == 1)
     }
 
     /// hvd writes the worker's config.json at start: it carries the disks and adapters.
