@@ -43,16 +43,25 @@ enum DeviceValidation {
                 "\(field).path: \(disk.path) is not writable by hvd",
                 hint: "attach it read-only (readOnly: true, hv: PATH,ro) or give hvd's user write access")
         }
+        let image: any VirtualDisk
+        let facts: ImageFacts
         do {
             let format = try DiskFormat.detect(path: path)
-            let image = try VirtualDisks.open(path: path, readOnly: true)
-            defer { try? image.close() }
-            return ImageFacts(format: format, virtualSize: image.virtualSize)
+            image = try VirtualDisks.open(path: path, readOnly: true)
+            facts = ImageFacts(format: format, virtualSize: image.virtualSize)
         } catch {
             throw .invalidRequest(
                 "\(field).path: \(disk.path) is not a usable raw or VHDX image: \(error)",
                 hint: "hv disk check \(disk.path) says more (hv disk check --repair fixes what it can)")
         }
+        defer { try? image.close() }
+        // A differencing disk exposes its parents to the guest: they must be allowed too.
+        var cursor = (image as? VHDXDisk)?.parent as? VHDXDisk
+        while let parent = cursor {
+            try RequestValidation.checkPath(parent.path ?? "", field: "\(field).path (parent of \(disk.path))", allowed: allowed)
+            cursor = parent.parent as? VHDXDisk
+        }
+        return facts
     }
 
     /// What the API shows for a stored disk; format and size are read now, "unknown" when the

@@ -16,12 +16,13 @@ import Testing
         return path
     }
 
-    /// A dynamic VHDX made by `hv-worker disk create` (the same code `hv disk create` runs).
-    static func vhdxImage(_ hvd: HVDProcess, _ name: String, size: String) throws -> String {
-        let path = hvd.imagesDirectory + "/" + name
+    /// A dynamic VHDX made by `hv-worker disk create` (the same code `hv disk create` runs), or
+    /// a differencing one on `parent`.
+    static func vhdxImage(_ hvd: HVDProcess, _ name: String, size: String, parent: String? = nil, directory: String? = nil) throws -> String {
+        let path = (directory ?? hvd.imagesDirectory) + "/" + name
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestEnvironment.worker)
-        process.arguments = ["disk", "create", "--format", "vhdx", "--size", size, path]
+        process.arguments = ["disk", "create", "--format", "vhdx"] + (parent.map { ["--type", "differencing", "--parent", $0] } ?? ["--size", size]) + [path]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
@@ -228,6 +229,24 @@ import Testing
         #expect(try client.vm("live").configuration == before)
         // Reading devices of a running VM is fine.
         #expect(try client.disks("live").isEmpty)
+    }
+
+    /// A differencing disk's parents are exposed to the guest, so they must lie in an allowed
+    /// directory too.
+    @Test(.enabled(if: canRun)) func differencingDiskParentsMustBeAllowed() throws {
+        let hvd = try HVDProcess()
+        defer { hvd.terminate() }
+        let client = hvd.client
+        _ = try client.createVM(CreateVMRequest(name: "diff", boot: BootRequest(kernel: try hvd.fakeKernel())))
+        let outsideParent = try Self.vhdxImage(hvd, "outside-parent.vhdx", size: "16M", directory: hvd.scratch.path)
+        let child = try Self.vhdxImage(hvd, "child.vhdx", size: "", parent: outsideParent)
+        let (status, json) = try rawRequest(hvd.socket, method: "POST", path: "/v1/vms/diff/disks", body: #"{"path":"\#(child)"}"#)
+        #expect(status == 400)
+        #expect((json["message"] as? String)?.contains("parent of \(child)") == true, "\(json)")
+        #expect(try client.disks("diff").isEmpty)
+        let insideParent = try Self.vhdxImage(hvd, "inside-parent.vhdx", size: "16M")
+        let goodChild = try Self.vhdxImage(hvd, "good-child.vhdx", size: "", parent: insideParent)
+        #expect(try client.addDisk("diff", DiskAttachment(path: goodChild)) == VMDiskInfo(lun: 0, path: goodChild, readOnly: false, format: "vhdx", virtualSizeBytes: 16 << 20))
     }
 
     /// Two VMs ask for one image (and one TAP) at the same moment: exactly one gets each.
