@@ -44,6 +44,12 @@ public struct VMDiskRemove: ParsableCommand {
     @Argument(help: "LUNs (hv vm disk list shows them).") var luns: [UInt8]
     public init() {}
 
+    public func validate() throws {
+        if let lun = luns.first(where: { $0 > DiskAttachment.maximumLUN }) {
+            throw ValidationError("LUN \(lun) is outside 0...\(DiskAttachment.maximumLUN)")
+        }
+    }
+
     public func run() throws {
         try reporting {
             for lun in luns {

@@ -92,7 +92,7 @@ enum DeviceValidation {
                     throw .conflict(
                         "disks[\(index)].path: \(disk.path) is attached to VM \(other.name)\(theirs.readOnly ? " (read-only)" : "")",
                         hint: "an image may be attached to one VM, or read-only to several: detach it from \(other.name) "
-                            + "(hv vm disk remove \(other.name) LUN) or attach a copy")
+                            + "(hv vm disk remove \(other.name) \(theirs.lun.map { "\($0)" } ?? "LUN")) or attach a copy")
                 }
             }
         }

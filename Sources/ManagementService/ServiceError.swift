@@ -3,7 +3,8 @@ import Configuration
 /// A refusal or failure of the service, each with the HTTP status the API answers with.
 public enum ServiceError: Error, Equatable, CustomStringConvertible {
     case invalidRequest(String, hint: String? = nil)
-    case notFound(String)
+    /// Without a hint, the hint is about VMs ("hv vm list shows the VMs").
+    case notFound(String, hint: String? = nil)
     case conflict(String, hint: String? = nil)
     case invalidState(String, hint: String? = nil)
     case notSupported(String, hint: String? = nil)
@@ -26,7 +27,7 @@ public enum ServiceError: Error, Equatable, CustomStringConvertible {
     public var body: APIErrorBody {
         switch self {
         case .invalidRequest(let m, let h): APIErrorBody(error: "invalid_request", message: m, hint: h)
-        case .notFound(let m): APIErrorBody(error: "not_found", message: m, hint: "hv vm list shows the VMs")
+        case .notFound(let m, let h): APIErrorBody(error: "not_found", message: m, hint: h ?? "hv vm list shows the VMs")
         case .conflict(let m, let h): APIErrorBody(error: "conflict", message: m, hint: h)
         case .invalidState(let m, let h): APIErrorBody(error: "invalid_state", message: m, hint: h)
         case .notSupported(let m, let h): APIErrorBody(error: "not_supported", message: m, hint: h)

@@ -25,7 +25,7 @@ extension VMService {
         let lun = try Self.lun(text)
         let vm = try record(idOrName)
         guard let disk = try disks(vm.id).first(where: { $0.lun == lun }) else {
-            throw .notFound("\(vm.name) has no disk at LUN \(lun)")
+            throw .notFound("\(vm.name) has no disk at LUN \(lun)", hint: "hv vm disk list \(vm.name) shows its disks")
         }
         return disk
     }
@@ -57,7 +57,7 @@ extension VMService {
         let lun = try Self.lun(text)
         _ = try changeDevices(idOrName, "detach a disk from") { vm throws(ServiceError) -> VMConfiguration in
             var c = vm.configuration
-            guard let index = c.assignedLUNs().firstIndex(of: lun) else { throw .notFound("\(vm.name) has no disk at LUN \(lun)") }
+            guard let index = c.assignedLUNs().firstIndex(of: lun) else { throw .notFound("\(vm.name) has no disk at LUN \(lun)", hint: "hv vm disk list \(vm.name) shows its disks") }
             c.disks.remove(at: index)
             return c
         } answer: { _ in () }
@@ -121,14 +121,14 @@ extension VMService {
     private static func adapterIndex(_ key: String, in adapters: [VMNetworkAdapterInfo], vm: String) throws(ServiceError) -> Int {
         if let mac = MACAddress(key) {
             guard let index = adapters.firstIndex(where: { MACAddress($0.macAddress) == mac }) else {
-                throw .notFound("\(vm) has no network adapter with address \(mac)")
+                throw .notFound("\(vm) has no network adapter with address \(mac)", hint: "hv vm nic list \(vm) shows its adapters")
             }
             return index
         }
         guard let index = Int(key), index >= 0 else {
             throw .invalidRequest("\"\(key)\" is neither an adapter index (0, 1, ...) nor a MAC address like 00:15:5d:01:02:03")
         }
-        guard adapters.indices.contains(index) else { throw .notFound("\(vm) has no network adapter \(index) (it has \(adapters.count))") }
+        guard adapters.indices.contains(index) else { throw .notFound("\(vm) has no network adapter \(index) (it has \(adapters.count))", hint: "hv vm nic list \(vm) shows its adapters") }
         return index
     }
 

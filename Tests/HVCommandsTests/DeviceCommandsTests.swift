@@ -52,6 +52,7 @@ import Testing
         let remove = try #require(try HVCommand.parseAsRoot(["vm", "disk", "rm", "web", "1", "2"]) as? VMDiskRemove)
         #expect(remove.luns == [1, 2])
         #expect(throws: (any Error).self) { _ = try HVCommand.parseAsRoot(["vm", "disk", "remove", "web", "x"]) }
+        #expect(throws: (any Error).self) { _ = try HVCommand.parseAsRoot(["vm", "disk", "remove", "web", "64"]) }
         let nic = try #require(try HVCommand.parseAsRoot(["vm", "nic", "add", "web", "--tap", "tap0", "--mac", "02:00:00:00:00:01"]) as? VMNicAdd)
         #expect(nic.tap == "tap0" && nic.mac == "02:00:00:00:00:01")
         #expect(throws: (any Error).self) { _ = try HVCommand.parseAsRoot(["vm", "nic", "add", "web", "--tap", "t", "--mac", "nope"]) }

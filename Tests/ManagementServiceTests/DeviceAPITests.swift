@@ -190,6 +190,8 @@ import Testing
         }
         #expect(try client.listVMs() == before)
         #expect(try client.events().count == eventsBefore, "a refused request logged an event")
+        let (_, missing) = try rawRequest(hvd.socket, method: "GET", path: disks + "/7", body: nil)
+        #expect(missing["hint"] as? String == "hv vm disk list web shows its disks")
 
         // The conflict names the other VM; read-only on both sides may share; a read-only image attaches.
         do {
