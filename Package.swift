@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // hvd's /metrics: the swift-metrics API with the Prometheus text exporter (adds swift-atomics).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The one C shim: linux/kvm.h, fixed-arity ioctl wrappers, atomics on shared memory.
@@ -57,12 +60,16 @@ let package = Package(
             ]),
         // Unix stream sockets, length-prefixed frames and HTTP/1.1 framing: the one place outside
         // KVM/GuestMemory that touches sockaddr pointers (the control channel and the API).
-        .target(name: "SocketTransport"),
+        // TLS for the optional TCP listener and for hv --host: the system OpenSSL (libssl-dev).
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "SocketTransport", dependencies: ["COpenSSL"]),
         .target(
             name: "ManagementService",
             dependencies: [
                 "Configuration", "SocketTransport", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .target(name: "HVClient", dependencies: ["Configuration", "SocketTransport"]),
         .target(
