@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(
             name: "ManagementServiceTests",
-            dependencies: ["ManagementService", "HVClient", "Configuration", "SocketTransport", "hvd", "hv-worker"]),
+            dependencies: ["ManagementService", "HVClient", "Configuration", "SocketTransport", "hvd", "hv", "hv-worker"]),
         .testTarget(name: "HVCommandsTests", dependencies: ["HVCommands", "HVClient", "Configuration", "SocketTransport"]),
         // The guest suite: boots real kernels under hv-worker (scripts/test-guest); slow, separate.
         .testTarget(name: "GuestAcceptanceTests", dependencies: ["hv-worker"]),
