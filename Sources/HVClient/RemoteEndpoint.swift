@@ -30,7 +30,8 @@ public struct RemoteEndpoint: Sendable {
         guard let port = UInt16(exactly: parsed.port ?? (scheme == "https" ? 443 : 80)) else {
             throw .protocolError("bad port in \(url)")
         }
-        guard let data = FileManager.default.contents(atPath: tokenFile) else {
+        let size = (try? FileManager.default.attributesOfItem(atPath: tokenFile)[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= 4096, let data = FileManager.default.contents(atPath: tokenFile) else {
             throw .protocolError("cannot read the token file \(tokenFile)")
         }
         let token = String(decoding: data.prefix(4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -14,13 +14,18 @@ public struct BearerToken: Sendable {
         do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
             throw ServiceStartError("cannot read the token file \(path): \(error.localizedDescription)")
         }
+        guard attributes[.type] as? FileAttributeType == .typeRegular,
+            ((attributes[.size] as? NSNumber)?.intValue ?? Int.max) <= 4096
+        else {
+            throw ServiceStartError("the token file \(path) must be a regular file of at most 4 KiB")
+        }
         let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
         guard mode & 0o007 == 0 else {
             throw ServiceStartError(
                 "the token file \(path) is accessible to other users (mode \(String(mode, radix: 8))); run chmod 600 \(path)")
         }
         guard let data = FileManager.default.contents(atPath: path), data.count <= 4096 else {
-            throw ServiceStartError("cannot read the token file \(path) (or it is larger than 4 KiB)")
+            throw ServiceStartError("cannot read the token file \(path)")
         }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.utf8.count >= minimumLength, !text.contains(where: { $0.isWhitespace }) else {

@@ -166,8 +166,9 @@ public final class TLSStream: ByteStream {
     public func read(maximum: Int) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: max(1, min(maximum, 1 << 20)))
         while true {
-            let pending = ssl.withLock { SSL_pending($0.ssl) }
-            if pending == 0, try !waitReadable() { throw SocketError("recv", code: EAGAIN) }
+            // Bytes OpenSSL already holds (decrypted, or a partly read record) need no poll.
+            let buffered = ssl.withLock { SSL_has_pending($0.ssl) == 1 }
+            if !buffered, try !waitReadable() { throw SocketError("recv", code: EAGAIN) }
             let (n, error) = ssl.withLock { handle -> (Int32, Int32) in
                 let n = SSL_read(handle.ssl, &buffer, Int32(buffer.count))
                 return (n, n > 0 ? SSL_ERROR_NONE : SSL_get_error(handle.ssl, n))
