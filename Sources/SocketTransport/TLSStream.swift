@@ -94,17 +94,23 @@ public final class TLSStream: ByteStream {
     /// The `SSL` pointer, only touched under the lock.
     private struct Handle: ~Copyable {
         let ssl: OpaquePointer
-        deinit {
-            // close_notify, best effort (the peer may be gone; SIGPIPE is ignored).
-            if SSL_is_init_finished(ssl) == 1 { _ = SSL_shutdown(ssl) }
-            ERR_clear_error()
-            SSL_free(ssl)
-        }
+        // SSL_free does not close the descriptor (SSL_set_fd's BIO is BIO_NOCLOSE).
+        deinit { SSL_free(ssl) }
     }
     public let socket: UnixSocket
     private let ssl: Mutex<Handle>
     /// Seconds a read waits for data (0: forever); mirrors the socket's SO_RCVTIMEO.
     private let receiveTimeout = Atomic<Int>(0)
+
+    // close_notify, best effort (the peer may be gone; SIGPIPE is ignored). Here, not in
+    // `Handle`, because a class's deinit runs before its stored properties are destroyed: the
+    // socket is still open, so the alert cannot land on a descriptor number reused meanwhile.
+    deinit {
+        ssl.withLock { handle in
+            if SSL_is_init_finished(handle.ssl) == 1 { _ = SSL_shutdown(handle.ssl) }
+            ERR_clear_error()
+        }
+    }
 
     private init(socket: UnixSocket, context: TLSContext) throws(TLSError) {
         guard let ssl = SSL_new(context.context) else { throw TLSError("SSL_new") }

@@ -137,6 +137,14 @@ func runToEnd(_ executable: String, _ arguments: [String], environment: [String:
         let created = try remote.createVM(CreateVMRequest(name: "over-tls", boot: BootRequest(kernel: kernel)))
         #expect(created.name == "over-tls")
         #expect(try hvd.client.listVMs().map(\.name) == ["over-tls"], "the Unix socket sees what TLS created")
+        // The event stream over TLS (server-sent events): the log already holds events, so the
+        // first arrives at once.
+        var followed: [VMEvent] = []
+        try remote.followEvents { event in
+            followed.append(event)
+            return false
+        }
+        #expect(followed.count == 1)
 
         // A wrong token: 401, and the create did not happen.
         let wrongFile = fixture.scratch.path + "/wrong"
@@ -233,6 +241,23 @@ func runToEnd(_ executable: String, _ arguments: [String], environment: [String:
             state + ["--listen", "127.0.0.1:1", "--tls-certificate", fixture.certificate, "--tls-key", fixture.key, "--token-file", fixture.tokenFile])
         #expect(readable.status != 0)
         #expect(readable.output.contains("chmod 600"), "\(readable.output)")
+    }
+
+    @Test(.enabled(if: TestEnvironment.canRunHVD))
+    func socketGroupIsApplied() throws {
+        let group = try runToEnd("/usr/bin/id", ["-gn"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let hvd = try HVDProcess(arguments: ["--socket-group", group])
+        defer { hvd.terminate() }
+        let attributes = try FileManager.default.attributesOfItem(atPath: hvd.socket)
+        #expect(attributes[.groupOwnerAccountName] as? String == group)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o660)
+
+        let scratch = try ScratchDirectory()
+        let refused = try runToEnd(
+            TestEnvironment.hvd,
+            ["--state-dir", scratch.path + "/state", "--runtime-dir", scratch.path + "/run", "--socket-group", "no-such-group-hv"])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("no group named no-such-group-hv"), "\(refused.output)")
     }
 
     @Test(.enabled(if: RemoteFixture.canRun))
