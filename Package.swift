@@ -58,8 +58,8 @@ let package = Package(
                 "VMM", "VirtualDisk", "DiskCommands", "Configuration", "Boot", "SocketTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        // Unix stream sockets, length-prefixed frames and HTTP/1.1 framing: the one place outside
-        // KVM/GuestMemory that touches sockaddr pointers (the control channel and the API).
+        // Unix and TCP stream sockets, TLS, length-prefixed frames and HTTP/1.1 framing: the one place
+        // outside KVM/GuestMemory that touches sockaddr and OpenSSL pointers (control channel, API).
         // TLS for the optional TCP listener and for hv --host: the system OpenSSL (libssl-dev).
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "SocketTransport", dependencies: ["COpenSSL"]),
