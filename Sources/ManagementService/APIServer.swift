@@ -64,6 +64,7 @@ public final class APIServer: Sendable {
                     // Plain HTTP on the TLS port, a client that distrusts our certificate, a scan:
                     // nothing was served, so nothing but a debug line.
                     service.logger.debug("hvd: TLS handshake with a client failed: \(error)")
+                    service.metrics.tlsHandshakeFailure()
                 }
             }
             thread.start()

@@ -26,6 +26,7 @@ public final class ServiceMetrics: Sendable {
         public static let workerExits = "hvd_worker_exits_total"
         public static let workerRestarts = "hvd_worker_restarts_total"
         public static let vcpuExits = "swifthv_vcpu_exits_total"
+        public static let tlsHandshakeFailures = "hvd_tls_handshake_failures_total"
     }
 
     /// `# HELP` text per series. swift-prometheus' swift-metrics factory registers series without
@@ -38,6 +39,7 @@ public final class ServiceMetrics: Sendable {
         Name.workerExits: "Worker exits by reason.",
         Name.workerRestarts: "Workers restarted by a recovery action or a guest reset.",
         Name.vcpuExits: "vCPU exits to user space (KVM_RUN returns) of running VMs.",
+        Name.tlsHandshakeFailures: "TCP connections closed because the TLS handshake failed (plain HTTP, distrust, scans).",
     ]
 
     /// Operation latency buckets: a start is milliseconds, a graceful stop may take a minute.
@@ -79,6 +81,10 @@ public final class ServiceMetrics: Sendable {
     }
 
     func workerRestart() { restarts.increment() }
+
+    func tlsHandshakeFailure() {
+        CoreMetrics.Counter(label: Name.tlsHandshakeFailures, dimensions: [], factory: factory).increment()
+    }
 
     private static func bounded(_ label: String) -> String { String(label.prefix(maximumLabelLength)) }
 

@@ -216,6 +216,9 @@ func runToEnd(_ executable: String, _ arguments: [String], environment: [String:
 
         #expect(try fixture.client(port: port).listVMs().isEmpty, "TLS still served")
         #expect(try hvd.client.listVMs().isEmpty, "the Unix socket still served")
+        let metrics = String(decoding: try hvd.client.send("GET", "/metrics").body, as: UTF8.self)
+        let failures = metrics.split(separator: "\n").first { $0.hasPrefix("hvd_tls_handshake_failures_total ") }
+        #expect(failures.flatMap { Int($0.split(separator: " ")[1]) } ?? 0 >= 1, "\(String(describing: failures))")
     }
 
     @Test(.enabled(if: RemoteFixture.canRun))
