@@ -96,6 +96,14 @@ public final class APIServer: Sendable {
                 try write(connection, status: 400, json: APIErrorBody(error: "invalid_request", message: "not an HTTP/1.x request"))
                 return
             }
+            if let token, !token.accepts(authorization: head.header("authorization")) {
+                // Nothing is decoded or routed: a refused request changes nothing and learns
+                // nothing. The (bounded) body is read and dropped first, so that closing with
+                // unread bytes does not reset the connection before the client reads the 401.
+                _ = try? reader.readHTTPBody(for: head, limit: RequestValidation.maximumBody)
+                refuse(connection, method: head.startLine[0])
+                return
+            }
             let body = try reader.readHTTPBody(for: head, limit: RequestValidation.maximumBody)
             let target = head.startLine[1]
             let parts = target.split(separator: "?", maxSplits: 1)
@@ -117,15 +125,6 @@ public final class APIServer: Sendable {
             try? write(connection, status: 400, json: APIErrorBody(error: "invalid_request", message: "\(error)"))
             return
         }
-        if let token, !token.accepts(authorization: request.head.header("authorization")) {
-            // Nothing is routed: a refused request changes nothing and learns nothing.
-            let refusal = APIErrorBody(
-                error: "unauthorized", message: "a valid bearer token is required (Authorization: Bearer TOKEN)",
-                hint: "hv reads it from --token-file or HV_TOKEN_FILE")
-            try? write(connection, status: 401, json: refusal, headers: [("www-authenticate", #"Bearer realm="hvd""#)])
-            service.metrics.request(method: request.method, status: 401)
-            return
-        }
         let status: Int
         do {
             status = try route(request, connection: connection)
@@ -137,6 +136,15 @@ public final class APIServer: Sendable {
             try? write(connection, status: 500, json: APIErrorBody(error: "internal", message: "\(error)"))
         }
         service.metrics.request(method: request.method, status: status)
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer` (RFC 6750) and the usual JSON error.
+    private func refuse(_ connection: any ByteStream, method: String) {
+        let refusal = APIErrorBody(
+            error: "unauthorized", message: "a valid bearer token is required (Authorization: Bearer TOKEN)",
+            hint: "hv reads it from --token-file or HV_TOKEN_FILE")
+        try? write(connection, status: 401, json: refusal, headers: [("www-authenticate", #"Bearer realm="hvd""#)])
+        service.metrics.request(method: method, status: 401)
     }
 
     // MARK: Routing
