@@ -7,7 +7,7 @@ info:
   version: "1"
   description: |
     HTTP/JSON over a Unix socket (default /run/swifthv/hvd.sock as root,
-    $XDG_RUNTIME_DIR/swifthv/hvd.sock otherwise; mode 0660). One request per connection.
+    $XDG_RUNTIME_DIR/swifthv/hvd.sock otherwise; mode 0660). Connections are kept alive unless the client sends Connection: close.
     VMs are addressed by id or by name. Every error has a JSON body {error, message, hint}.
     Optionally also on TCP (hvd --listen HOST:PORT): TLS 1.2+ and a bearer token on every
     request (bearerAuth); a missing or wrong token gets 401 with WWW-Authenticate: Bearer and

@@ -311,6 +311,51 @@ func runToEnd(_ executable: String, _ arguments: [String], environment: [String:
         #expect(refused.output.contains("401: the token was refused; check --token-file"), "\(refused.output)")
     }
 
+    @Test(.enabled(if: RemoteFixture.canRun))
+    func connectionsAreKeptAliveBetweenRequests() throws {
+        let fixture = try RemoteFixture()
+        let port = try RemoteFixture.freePort()
+        let hvd = try fixture.startHVD(port: port)
+        defer { hvd.terminate() }
+        let auth = "authorization: Bearer \(fixture.token)\r\n"
+
+        let socket = try UnixSocket.connectTCP(host: "127.0.0.1", port: port)
+        socket.setReceiveTimeout(seconds: 10)
+        let tls = try TLSStream.connect(socket, context: try TLSContext.client(caCertificates: fixture.certificate), serverName: "127.0.0.1")
+        let overTLS = try exchange(tls, [
+            "GET /v1/vms HTTP/1.1\r\nhost: x\r\n\(auth)\r\n",
+            "GET /v1/nothing HTTP/1.1\r\nhost: x\r\n\(auth)\r\n",  // an API error keeps the connection
+            "GET /v1/vms HTTP/1.1\r\nhost: x\r\n\r\n",  // no token: 401, and that ends it
+            "GET /v1/vms HTTP/1.1\r\nhost: x\r\n\(auth)\r\n",
+        ])
+        #expect(overTLS.map(\.status) == [200, 404, 401], "\(overTLS)")
+        #expect(overTLS.map(\.connection) == ["keep-alive", "keep-alive", "close"])
+
+        let unix = try UnixSocket.connect(path: hvd.socket)
+        unix.setReceiveTimeout(seconds: 10)
+        let overUnix = try exchange(unix, [
+            "GET /v1/host HTTP/1.1\r\nhost: x\r\n\r\n",
+            "GET /v1/vms HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            "GET /v1/vms HTTP/1.1\r\nhost: x\r\n\r\n",
+        ])
+        #expect(overUnix.map(\.status) == [200, 200], "\(overUnix)")
+        #expect(overUnix.map(\.connection) == ["keep-alive", "close"])
+    }
+
+    /// Sends the requests one after another on one connection; the answers until it closes.
+    private func exchange(_ stream: any ByteStream, _ requests: [String]) throws -> [(status: Int, connection: String)] {
+        let reader = BufferedReader(stream)
+        var answers: [(status: Int, connection: String)] = []
+        for request in requests {
+            guard (try? stream.write(Array(request.utf8))) != nil,
+                let head = try? reader.readHTTPHead(), let status = Int(head.startLine[1])
+            else { break }
+            _ = try reader.readHTTPBody(for: head, limit: 1 << 20)
+            answers.append((status, head.header("connection") ?? ""))
+        }
+        return answers
+    }
+
     /// Sends `request` over TLS by hand (what `HVClient` would never send) and returns the answer.
     private func rawTLSExchange(port: UInt16, certificate: String, request: String) throws -> String {
         let socket = try UnixSocket.connectTCP(host: "127.0.0.1", port: port)

@@ -6,6 +6,7 @@
 import Configuration
 import Foundation
 import HVClient
+import SocketTransport
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -89,6 +90,25 @@ if haveTLS {
     try measure("get over TLS TCP (by name, \(vmCount) VMs)", 2000) { i in _ = try remote.vm("bench-\(i % vmCount)") }
     try measure("host over the Unix socket", 2000) { _ in _ = try client.host() }
     try measure("host over TLS TCP", 2000) { _ in _ = try remote.host() }
+
+    // The same GET on one kept-alive connection (what hv does not do, but curl, scrapers and
+    // scripts reusing a connection do): no connect and no handshake per request.
+    // hvd closes a connection after 1000 requests (APIServer.maximumRequestsPerConnection).
+    enum APIServerLimits { static let requestsPerConnection = 1000 }
+    func keptAlive(_ label: String, _ stream: any ByteStream, headers: String) throws {
+        let reader = BufferedReader(stream)
+        try measure(label, APIServerLimits.requestsPerConnection) { i in
+            try stream.write(Array("GET /v1/vms/bench-\(i % vmCount) HTTP/1.1\r\nhost: bench\r\n\(headers)\r\n".utf8))
+            guard let head = try reader.readHTTPHead(), head.startLine.count > 1, head.startLine[1] == "200" else {
+                throw HVClientError.protocolError("keep-alive request \(i) failed")
+            }
+            _ = try reader.readHTTPBody(for: head, limit: 1 << 20)
+        }
+    }
+    try keptAlive("get, one kept-alive Unix connection", try UnixSocket.connect(path: scratch + "/run/hvd.sock"), headers: "")
+    let tcp = try UnixSocket.connectTCP(host: "127.0.0.1", port: tlsPort)
+    let tls = try TLSStream.connect(tcp, context: try TLSContext.client(caCertificates: scratch + "/cert.pem"), serverName: "127.0.0.1")
+    try keptAlive("get, one kept-alive TLS connection", tls, headers: "authorization: Bearer bench-token-0123456789abcdef\r\n")
 }
 try measure("list (\(vmCount) VMs)", 100) { _ in _ = try client.listVMs() }
 print(String(format: "hvd RSS with %d VMs: %.1f MiB", vmCount, rssMiB()))
