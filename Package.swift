@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // hvd's /metrics: the swift-metrics API with the Prometheus text exporter (adds swift-atomics).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The one C shim: linux/kvm.h, fixed-arity ioctl wrappers, atomics on shared memory.
@@ -55,15 +58,19 @@ let package = Package(
                 "VMM", "VirtualDisk", "DiskCommands", "Configuration", "Boot", "SocketTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        // Unix stream sockets, length-prefixed frames and HTTP/1.1 framing: the one place outside
-        // KVM/GuestMemory that touches sockaddr pointers (the control channel and the API).
-        .target(name: "SocketTransport"),
+        // Unix and TCP stream sockets, TLS, length-prefixed frames and HTTP/1.1 framing: the one place
+        // outside KVM/GuestMemory that touches sockaddr and OpenSSL pointers (control channel, API).
+        // TLS for the optional TCP listener and for hv --host: the system OpenSSL (libssl-dev).
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "SocketTransport", dependencies: ["COpenSSL"]),
         .target(
             name: "ManagementService",
             dependencies: [
                 // VirtualDisk: attach-time checks open images read-only (format, size, a sound VHDX).
                 "Configuration", "SocketTransport", "VirtualDisk", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .target(name: "HVClient", dependencies: ["Configuration", "SocketTransport"]),
         .target(
@@ -92,7 +99,7 @@ let package = Package(
             ],
             path: "bench/hypercall"),
         // Management API benchmark (not a test): swift run -c release api-bench
-        .executableTarget(name: "api-bench", dependencies: ["HVClient", "Configuration"], path: "bench/api"),
+        .executableTarget(name: "api-bench", dependencies: ["HVClient", "Configuration", "SocketTransport"], path: "bench/api"),
 
         // Helpers shared by test targets (seeded generators); not part of the product.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -108,7 +115,7 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(
             name: "ManagementServiceTests",
-            dependencies: ["ManagementService", "HVClient", "Configuration", "SocketTransport", "hvd", "hv-worker"]),
+            dependencies: ["ManagementService", "HVClient", "Configuration", "SocketTransport", "hvd", "hv", "hv-worker"]),
         .testTarget(name: "HVCommandsTests", dependencies: ["HVCommands", "HVClient", "Configuration", "SocketTransport"]),
         // The guest suite: boots real kernels under hv-worker (scripts/test-guest); slow, separate.
         .testTarget(name: "GuestAcceptanceTests", dependencies: ["hv-worker"]),

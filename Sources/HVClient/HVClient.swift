@@ -7,14 +7,27 @@ import Synchronization
 @preconcurrency import Glibc
 #endif
 
-/// A client of `hvd`'s REST API over its Unix socket (openapi/hvd.yaml). Used by `hv` and tests.
+/// A client of `hvd`'s REST API (openapi/hvd.yaml), over its Unix socket or its TCP listener
+/// (TLS and a bearer token, `RemoteEndpoint`). Used by `hv` and tests.
 ///
 /// ## Concurrency model
 /// Stateless: every call opens its own connection, so one client is safe from any thread.
 public struct HVClient: Sendable {
+    /// The Unix socket, or the URL of the remote endpoint (for messages).
     public let socketPath: String
+    /// Set when talking to hvd's TCP listener instead of its socket.
+    public let remote: RemoteEndpoint?
 
-    public init(socketPath: String) { self.socketPath = socketPath }
+    public init(socketPath: String) {
+        self.socketPath = socketPath
+        remote = nil
+    }
+
+    /// A client of hvd's TCP listener.
+    public init(remote: RemoteEndpoint) {
+        socketPath = remote.url
+        self.remote = remote
+    }
 
     /// `$HV_SOCKET`, else `/run/swifthv/hvd.sock` as root, else `$XDG_RUNTIME_DIR/swifthv/hvd.sock`,
     /// else `~/.local/share/swifthv/run/hvd.sock` (the defaults `hvd` uses).
@@ -33,7 +46,8 @@ public struct HVClient: Sendable {
         public var body: [UInt8]
     }
 
-    private func connect() throws(HVClientError) -> UnixSocket {
+    private func connect() throws(HVClientError) -> any ByteStream {
+        if let remote { return try remote.connect() }
         do {
             return try UnixSocket.connect(path: socketPath)
         } catch let error as SocketError {
@@ -43,8 +57,11 @@ public struct HVClient: Sendable {
         }
     }
 
-    private static func head(_ method: String, _ path: String, extra: [(String, String)] = [], bodyCount: Int) -> HTTPHead {
-        var headers: [(name: String, value: String)] = [("host", "hvd"), ("connection", "close")]
+    /// A request head; on the TCP listener it carries the bearer token. (An instance method, not
+    /// static, so that no request can be built without the token.)
+    private func head(_ method: String, _ path: String, extra: [(String, String)] = [], bodyCount: Int) -> HTTPHead {
+        var headers: [(name: String, value: String)] = [("host", remote?.hostHeader ?? "hvd"), ("connection", "close")]
+        if let remote { headers.append(("authorization", "Bearer \(remote.token)")) }
         if bodyCount > 0 || method == "POST" || method == "PATCH" {
             headers += [("content-type", "application/json"), ("content-length", "\(bodyCount)")]
         }
@@ -58,7 +75,7 @@ public struct HVClient: Sendable {
         do {
             // hvd may answer (413) and close before reading a large body: read its answer anyway.
             var writeError: (any Error)?
-            do { try socket.write(Self.head(method, path, bodyCount: body.count).serialized() + body) } catch { writeError = error }
+            do { try socket.write(head(method, path, bodyCount: body.count).serialized() + body) } catch { writeError = error }
             let reader = BufferedReader(socket)
             guard let head = try? reader.readHTTPHead(), head.startLine.count >= 2, let status = Int(head.startLine[1]) else {
                 throw HVClientError.protocolError("hvd closed the connection without an answer\(writeError.map { " (\($0))" } ?? "")")
@@ -88,6 +105,13 @@ public struct HVClient: Sendable {
     }
 
     static func check(_ response: Response) throws(HVClientError) {
+        if response.status == 401 {
+            throw .api(
+                status: 401,
+                APIErrorBody(
+                    error: "unauthorized", message: "401: the token was refused; check --token-file",
+                    hint: "hv sends the token in --token-file (or $HV_TOKEN_FILE); it must match hvd's --token-file"))
+        }
         guard (200..<300).contains(response.status) else {
             let body = (try? JSONDecoder().decode(APIErrorBody.self, from: Data(response.body)))
                 ?? APIErrorBody(error: "http_\(response.status)", message: String(decoding: response.body, as: UTF8.self))
@@ -176,7 +200,7 @@ public struct HVClient: Sendable {
         let base = vm.map { "/v1/vms/\(Self.segment($0))/events" } ?? "/v1/events"
         let socket = try connect()
         do {
-            try socket.write(Self.head("GET", "\(base)?follow=true&after=\(after)", extra: [("accept", "text/event-stream")], bodyCount: 0).serialized())
+            try socket.write(head("GET", "\(base)?follow=true&after=\(after)", extra: [("accept", "text/event-stream")], bodyCount: 0).serialized())
             let reader = BufferedReader(socket)
             guard let head = try reader.readHTTPHead(), let status = head.startLine.dropFirst().first.flatMap({ Int($0) }) else {
                 throw HVClientError.protocolError("no answer")
@@ -201,7 +225,7 @@ public struct HVClient: Sendable {
     public func openConsole(_ vm: String) throws(HVClientError) -> ConsoleConnection {
         let socket = try connect()
         do {
-            try socket.write(Self.head("GET", "/v1/vms/\(Self.segment(vm))/console", extra: [("upgrade", "hv-console"), ("connection", "Upgrade")], bodyCount: 0).serialized())
+            try socket.write(head("GET", "/v1/vms/\(Self.segment(vm))/console", extra: [("upgrade", "hv-console"), ("connection", "Upgrade")], bodyCount: 0).serialized())
             let reader = BufferedReader(socket)
             guard let head = try reader.readHTTPHead(), let status = head.startLine.dropFirst().first.flatMap({ Int($0) }) else {
                 throw HVClientError.protocolError("no answer")
@@ -225,9 +249,9 @@ public struct HVClient: Sendable {
 /// The socket is `Sendable`; bytes that arrived with the 101 answer wait in a `Mutex` until the
 /// first `read()`. One thread reads, any thread may write or close.
 public final class ConsoleConnection: Sendable {
-    public let socket: UnixSocket
+    public let socket: any ByteStream
     private let pending: Mutex<[UInt8]>
-    init(socket: UnixSocket, reader: BufferedReader) {
+    init(socket: any ByteStream, reader: BufferedReader) {
         self.socket = socket
         pending = Mutex(reader.takeBuffered())
     }
@@ -254,6 +278,8 @@ public enum HVClientError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .api(_, let body): body.message + (body.hint.map { "\nhint: \($0)" } ?? "")
+        case .unreachable(let path, let why) where path.hasPrefix("https://") || path.hasPrefix("http://"):
+            "cannot reach hvd at \(path) (\(why))\nhint: check --host (or HV_HOST); for a certificate no public CA signed, pass it with --ca-certificate (or HV_CA_CERTIFICATE)"
         case .unreachable(let path, let why):
             "cannot reach hvd at \(path) (\(why))\nhint: start it with `hvd`, or point hv at it with --socket or HV_SOCKET"
         case .protocolError(let what): "unexpected answer from hvd: \(what)"

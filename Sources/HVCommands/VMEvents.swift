@@ -14,7 +14,7 @@ public struct VMEvents: ParsableCommand {
 
     public func run() throws {
         try reporting {
-            let client = connection.client
+            let client = try connection.client
             let past = try client.events(vm: vm, limit: max(1, min(limit, 10000)))
             for event in past { try emit(event) }
             guard follow else { return }

@@ -10,7 +10,7 @@ public struct VMShow: ParsableCommand {
 
     public func run() throws {
         try reporting {
-            let client = connection.client
+            let client = try connection.client
             let info = try client.vm(vm)
             if output.json { return try printJSON(info) }
             // Format and size come from the disks resource; an older hvd without it still shows the rest.

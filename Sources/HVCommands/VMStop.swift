@@ -23,7 +23,7 @@ public struct VMStop: ParsableCommand {
     public func run() throws {
         try reporting {
             for vm in vms {
-                let client = connection.client
+                let client = try connection.client
                 let info = turnOff ? try client.turnOff(vm) : try client.stop(vm, StopVMRequest(timeoutSeconds: timeout, force: force))
                 try output.report(info)
             }

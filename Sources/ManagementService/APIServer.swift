@@ -8,43 +8,79 @@ import Synchronization
 @preconcurrency import Glibc
 #endif
 
-/// The HTTP/JSON adapter over the Unix socket: decodes a request, calls `VMService`, encodes
-/// the reply (openapi/hvd.yaml). One request per connection.
+/// The HTTP/JSON adapter over the Unix socket and, optionally, a TCP listener (TLS, bearer
+/// token): decodes a request, calls `VMService`, encodes the reply (openapi/hvd.yaml).
+/// Connections are kept alive between requests (HTTP/1.1, up to `maximumRequestsPerConnection`,
+/// idle at most `keepAliveIdleTimeout` seconds) unless the client sends `Connection: close`.
 ///
 /// ## Concurrency model
-/// An accept thread and one thread per connection (at most `maximumConnections`; more are
-/// answered 503). Blocking is fine here: operations may wait for a guest to shut down.
+/// An accept thread per listener and one thread per connection (at most `maximumConnections`
+/// in all; more are answered 503). Blocking is fine here: operations may wait for a guest to
+/// shut down. A TLS handshake runs on the connection's thread, never on the accept thread.
 public final class APIServer: Sendable {
     public static let maximumConnections = 256
     let service: VMService
     let listener: UnixSocket
+    /// The TCP listener, if hvd was started with `--listen`.
+    public let remote: RemoteListener?
     let openAPIDocument: String
     private let active = Atomic<Int>(0)
+    /// Seconds a client may take to send its request (and, on TLS, to finish the handshake).
+    static let receiveTimeout = 30
+    /// Seconds a kept-alive connection may sit idle before the next request: each holds a thread.
+    static let keepAliveIdleTimeout = 5
+    public static let maximumRequestsPerConnection = 1000
 
-    /// Listens on `socketPath` (mode 0660).
-    public init(service: VMService, socketPath: String, openAPIDocument: String) throws {
+    /// Listens on `socketPath` (mode 0660), and on `remote` when given.
+    public init(service: VMService, socketPath: String, openAPIDocument: String, remote: RemoteListener? = nil) throws {
         self.service = service
         self.openAPIDocument = openAPIDocument
+        self.remote = remote
         listener = try UnixSocket.listen(path: socketPath, mode: 0o660)
     }
 
-    /// Serves until `stop()`; blocks the calling thread.
+    /// Serves until `stop()`; blocks the calling thread (the TCP listener gets its own thread).
     public func run() {
+        if let remote {
+            let thread = Thread { [self] in serve(remote.socket, remote: remote) }
+            thread.start()
+        }
+        serve(listener, remote: nil)
+    }
+
+    private func serve(_ listener: UnixSocket, remote: RemoteListener?) {
         while let connection = try? listener.accept() {
             if active.add(1, ordering: .relaxed).newValue > Self.maximumConnections {
                 active.subtract(1, ordering: .relaxed)
-                try? write(connection, status: 503, json: APIErrorBody(error: "busy", message: "too many connections"))
+                // On TLS the 503 would need a handshake first; closing is the honest answer.
+                if remote?.tls == nil {
+                    try? write(ServerConnection(connection), status: 503, json: APIErrorBody(error: "busy", message: "too many connections"))
+                }
                 continue
             }
             let thread = Thread { [self] in
-                handle(connection)
-                active.subtract(1, ordering: .relaxed)
+                defer { active.subtract(1, ordering: .relaxed) }
+                guard let remote else { return handle(connection, token: nil) }
+                connection.setNoDelay()
+                connection.setReceiveTimeout(seconds: Self.receiveTimeout)
+                guard let tls = remote.tls else { return handle(connection, token: remote.token) }
+                do {
+                    handle(try TLSStream.accept(connection, context: tls), token: remote.token)
+                } catch {
+                    // Plain HTTP on the TLS port, a client that distrusts our certificate, a scan:
+                    // nothing was served, so nothing but a debug line.
+                    service.logger.debug("hvd: TLS handshake with a client failed: \(error)")
+                    service.metrics.tlsHandshakeFailure()
+                }
             }
             thread.start()
         }
     }
 
-    public func stop() { listener.shutdown() }
+    public func stop() {
+        listener.shutdown()
+        remote?.socket.shutdown()
+    }
 
     struct Request {
         var method: String
@@ -54,15 +90,45 @@ public final class APIServer: Sendable {
         var body: [UInt8]
     }
 
-    private func handle(_ connection: UnixSocket) {
-        connection.setReceiveTimeout(seconds: 30)
+    /// Serves a connection's requests; `token` is the bearer token each must carry (TCP), nil on
+    /// the Unix socket, which file permissions guard.
+    private func handle(_ stream: any ByteStream, token: BearerToken?) {
+        let connection = ServerConnection(stream)
         let reader = BufferedReader(connection)
+        var served = 0
+        repeat {
+            connection.keepAlive = false
+            guard serveOne(connection, reader, token: token, first: served == 0) else { return }
+            served += 1
+        } while connection.keepAlive && served < Self.maximumRequestsPerConnection
+    }
+
+    /// Reads and answers one request; false when there was none (end of stream, idle timeout).
+    private func serveOne(_ connection: ServerConnection, _ reader: BufferedReader, token: BearerToken?, first: Bool) -> Bool {
+        connection.setReceiveTimeout(seconds: first ? Self.receiveTimeout : Self.keepAliveIdleTimeout)
         let request: Request
         do {
-            guard let head = try reader.readHTTPHead() else { return }
+            let head: HTTPHead
+            do {
+                guard let next = try reader.readHTTPHead() else { return false }
+                head = next
+            } catch let error as SocketError where !first {
+                // An idle kept-alive connection timed out or went away: nothing to answer.
+                _ = error
+                return false
+            }
+            connection.setReceiveTimeout(seconds: Self.receiveTimeout)
             guard head.startLine.count == 3, head.startLine[2].hasPrefix("HTTP/1.") else {
                 try write(connection, status: 400, json: APIErrorBody(error: "invalid_request", message: "not an HTTP/1.x request"))
-                return
+                return true
+            }
+            if let token, !token.accepts(authorization: head.header("authorization")) {
+                // Nothing is decoded or routed: a refused request changes nothing and learns
+                // nothing. The (bounded) body is read and dropped first, so that closing with
+                // unread bytes does not reset the connection before the client reads the 401.
+                _ = try? reader.readHTTPBody(for: head, limit: RequestValidation.maximumBody)
+                refuse(connection, method: head.startLine[0])
+                return true
             }
             let body = try reader.readHTTPBody(for: head, limit: RequestValidation.maximumBody)
             let target = head.startLine[1]
@@ -78,12 +144,14 @@ public final class APIServer: Sendable {
                 }
             }
             request = Request(method: head.startLine[0], path: path, query: query, head: head, body: body)
+            // Decided once the whole request is read; error answers below close.
+            connection.keepAlive = ServerConnection.wantsKeepAlive(head)
         } catch FramingError.tooLarge(let limit) {
             try? write(connection, status: 413, json: ServiceError.payloadTooLarge("the request is larger than \(limit) bytes").body)
-            return
+            return true
         } catch {
             try? write(connection, status: 400, json: APIErrorBody(error: "invalid_request", message: "\(error)"))
-            return
+            return true
         }
         let status: Int
         do {
@@ -93,15 +161,26 @@ public final class APIServer: Sendable {
             try? write(connection, status: status, json: error.body)
         } catch {
             status = 500
+            connection.keepAlive = false
             try? write(connection, status: 500, json: APIErrorBody(error: "internal", message: "\(error)"))
         }
         service.metrics.request(method: request.method, status: status)
+        return true
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer` (RFC 6750) and the usual JSON error.
+    private func refuse(_ connection: ServerConnection, method: String) {
+        let refusal = APIErrorBody(
+            error: "unauthorized", message: "a valid bearer token is required (Authorization: Bearer TOKEN)",
+            hint: "hv reads it from --token-file or HV_TOKEN_FILE")
+        try? write(connection, status: 401, json: refusal, headers: [("www-authenticate", #"Bearer realm="hvd""#)])
+        service.metrics.request(method: method, status: 401)
     }
 
     // MARK: Routing
 
     /// Answers one request; returns the status sent.
-    private func route(_ r: Request, connection: UnixSocket) throws -> Int {
+    private func route(_ r: Request, connection: ServerConnection) throws -> Int {
         let s = service
         func ok<T: Encodable>(_ value: T, _ status: Int = 200) throws -> Int {
             try write(connection, status: status, json: value)
@@ -193,7 +272,7 @@ public final class APIServer: Sendable {
     }
 
     /// The event log as JSON, or as server-sent events (`?follow=true` or `Accept: text/event-stream`).
-    private func events(_ r: Request, vm: String?, connection: UnixSocket) throws -> Int {
+    private func events(_ r: Request, vm: String?, connection: ServerConnection) throws -> Int {
         let after = Int64(r.head.header("last-event-id") ?? r.query["after"] ?? "0") ?? 0
         let limit = min(max(Int(r.query["limit"] ?? "1000") ?? 1000, 1), 10000)
         let vmID = try vm.map { try service.record($0).id }
@@ -202,6 +281,7 @@ public final class APIServer: Sendable {
             try write(connection, status: 200, json: service.eventLog(vm: vmID, afterID: after, limit: limit))
             return 200
         }
+        connection.keepAlive = false
         let subscription = service.events.subscribe()
         defer { service.events.unsubscribe(subscription) }
         try connection.write(
@@ -223,7 +303,8 @@ public final class APIServer: Sendable {
 
     /// Upgrades the connection to a raw byte stream (`Upgrade: hv-console`): guest output to the
     /// client, client bytes to the guest's COM1.
-    private func console(_ vm: String, _ r: Request, connection: UnixSocket) throws -> Int {
+    private func console(_ vm: String, _ r: Request, connection: ServerConnection) throws -> Int {
+        connection.keepAlive = false
         let handle = try service.consoleWorker(vm)
         let (worker, reader) = try handle.attachConsole()
         try connection.write(
@@ -249,19 +330,21 @@ public final class APIServer: Sendable {
     // MARK: Responses
 
     private static let reasons = [
-        200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found", 409: "Conflict", 413: "Payload Too Large",
+        200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict", 413: "Payload Too Large",
         500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
     ]
 
-    private func write<T: Encodable>(_ connection: UnixSocket, status: Int, json: T) throws {
+    private func write<T: Encodable>(_ connection: ServerConnection, status: Int, json: T, headers: [(name: String, value: String)] = []) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try write(connection, status: status, contentType: "application/json", body: Array(try encoder.encode(json)) + [0x0A])
+        try write(connection, status: status, contentType: "application/json", body: Array(try encoder.encode(json)) + [0x0A], headers: headers)
     }
 
-    private func write(_ connection: UnixSocket, status: Int, contentType: String?, body: [UInt8]) throws {
-        var headers: [(name: String, value: String)] = [("content-length", "\(body.count)"), ("connection", "close")]
+    private func write(_ connection: ServerConnection, status: Int, contentType: String?, body: [UInt8], headers extra: [(name: String, value: String)] = []) throws {
+        let persistence = connection.keepAlive ? "keep-alive" : "close"
+        var headers: [(name: String, value: String)] = [("content-length", "\(body.count)"), ("connection", persistence)]
         if let contentType { headers.append(("content-type", contentType)) }
+        headers += extra
         let head = HTTPHead(startLine: ["HTTP/1.1", "\(status)", Self.reasons[status] ?? "Status"], headers: headers)
         try connection.write(head.serialized() + body)
     }

@@ -7,10 +7,22 @@ info:
   version: "1"
   description: |
     HTTP/JSON over a Unix socket (default /run/swifthv/hvd.sock as root,
-    $XDG_RUNTIME_DIR/swifthv/hvd.sock otherwise; mode 0660). One request per connection.
+    $XDG_RUNTIME_DIR/swifthv/hvd.sock otherwise; mode 0660). Connections are kept alive unless the client sends Connection: close.
     VMs are addressed by id or by name. Every error has a JSON body {error, message, hint}.
+    Optionally also on TCP (hvd --listen HOST:PORT): TLS 1.2+ and a bearer token on every
+    request (bearerAuth); a missing or wrong token gets 401 with WWW-Authenticate: Bearer and
+    changes nothing. The Unix socket needs no token (its file mode guards it).
 servers:
   - url: http://localhost
+    description: The Unix socket (curl --unix-socket PATH http://localhost/...)
+  - url: https://{host}:{port}
+    description: The optional TCP listener (hvd --listen), TLS and a bearer token
+    variables:
+      host: {default: localhost}
+      port: {default: "8443"}
+security:
+  - {}
+  - bearerAuth: []
 paths:
   /openapi.yaml:
     get:
@@ -264,6 +276,13 @@ paths:
           description: Events
           content: {application/json: {schema: {type: array, items: {$ref: "#/components/schemas/VMEvent"}}}}
 components:
+  securitySchemes:
+    bearerAuth:
+      type: http
+      scheme: bearer
+      description: >
+        Required on the TCP listener only: the token in hvd's --token-file (hv sends the one in
+        its own --token-file). Not used on the Unix socket.
   parameters:
     VM: {name: vm, in: path, required: true, description: A VM id or name, schema: {type: string}}
     After: {name: after, in: query, required: false, description: Only events with a larger id (the newest `limit` of them), schema: {type: integer, format: int64, minimum: 0}}

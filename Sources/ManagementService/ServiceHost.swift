@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SocketTransport
 
 #if canImport(Glibc)
 @preconcurrency import Glibc
@@ -18,8 +19,11 @@ public final class ServiceHost: Sendable {
     /// state directory. Close-on-exec, so workers (which outlive `hvd`) do not keep it locked.
     private let lockDescriptor: Int32
 
+    ///   - socketGroup: the group the API socket gets (mode 0660 lets its members in).
+    ///   - remote: the TCP listener (`--listen`), already checked and bound.
     public init(
-        paths: ServicePaths, socketPath: String?, workerExecutable: String?, allowedDirectories: [String], logger: Logger
+        paths: ServicePaths, socketPath: String?, workerExecutable: String?, allowedDirectories: [String], logger: Logger,
+        socketGroup: String? = nil, remote: RemoteListener? = nil
     ) throws {
         try paths.create()
         let lockPath = paths.stateDirectory + "/hvd.lock"
@@ -36,7 +40,12 @@ public final class ServiceHost: Sendable {
         self.socketPath = socketPath ?? paths.apiSocket
         try FileManager.default.createDirectory(
             atPath: URL(fileURLWithPath: self.socketPath).deletingLastPathComponent().path, withIntermediateDirectories: true)
-        server = try APIServer(service: service, socketPath: self.socketPath, openAPIDocument: OpenAPIDocument.yaml)
+        server = try APIServer(service: service, socketPath: self.socketPath, openAPIDocument: OpenAPIDocument.yaml, remote: remote)
+        if let socketGroup {
+            do { try UnixSocket.setGroup(path: self.socketPath, group: socketGroup) } catch {
+                throw ServiceStartError("--socket-group \(socketGroup): \(error)")
+            }
+        }
     }
 
     /// Recovers workers, then serves until SIGINT/SIGTERM. Workers keep running after `hvd` exits.
@@ -55,6 +64,9 @@ public final class ServiceHost: Sendable {
             sources.append(source)
         }
         service.logger.info("hvd: serving the API on \(socketPath), state in \(service.paths.stateDirectory)")
+        if let remote = server.remote {
+            service.logger.info("hvd: serving the API on \(remote.url) (\(remote.tls == nil ? "plain TCP, loopback only" : "TLS"), bearer token required)")
+        }
         server.run()
         unlink(socketPath)
         service.logger.info("hvd: stopped; running VMs keep running and are re-attached at the next start")

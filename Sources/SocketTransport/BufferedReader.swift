@@ -4,11 +4,11 @@
 /// ## Concurrency model
 /// Owned by the one thread that reads the socket (not Sendable).
 public final class BufferedReader {
-    public let socket: UnixSocket
+    public let stream: any ByteStream
     private var buffer: [UInt8] = []
     private var start = 0
 
-    public init(_ socket: UnixSocket) { self.socket = socket }
+    public init(_ stream: any ByteStream) { self.stream = stream }
 
     private var available: Int { buffer.count - start }
 
@@ -25,7 +25,7 @@ public final class BufferedReader {
     /// Reads more from the socket; false at end of stream.
     private func fill() throws -> Bool {
         compact()
-        let more = try socket.read()
+        let more = try stream.read()
         if more.isEmpty { return false }
         buffer.append(contentsOf: more)
         return true

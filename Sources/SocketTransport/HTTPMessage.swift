@@ -1,7 +1,7 @@
-/// Minimal HTTP/1.1 message framing for the management API on a Unix socket: request and
+/// Minimal HTTP/1.1 message framing for the management API (Unix socket, TCP, TLS): request and
 /// response heads with bounded sizes and a Content-Length body. No chunked bodies (the server
-/// answers 411/501 for them); one request per connection (`Connection: close`), which keeps the
-/// server simple and is what a CLI does anyway.
+/// answers 400 for them). The server keeps connections alive between requests; `HVClient` sends
+/// one request per connection (`Connection: close`), which is what a CLI does anyway.
 public struct HTTPHead: Sendable, Equatable {
     /// Request: method, target; response: "HTTP/1.1", status code as text.
     public var startLine: [String]

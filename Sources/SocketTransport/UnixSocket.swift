@@ -15,7 +15,7 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
     public var isNotListening: Bool { code == ENOENT || code == ECONNREFUSED }
 }
 
-/// A Unix stream socket (listening or connected), close-on-exec.
+/// A stream socket (listening or connected), close-on-exec: Unix, or TCP (`UnixSocket+TCP.swift`).
 ///
 /// ## Concurrency model
 /// The descriptor is immutable and closed only in `deinit`, so no thread can use a closed (and
@@ -25,7 +25,7 @@ public struct SocketError: Error, CustomStringConvertible, Sendable {
 public final class UnixSocket: Sendable {
     public let fd: Int32
 
-    private init(fd: Int32) { self.fd = fd }
+    init(fd: Int32) { self.fd = fd }
 
     deinit { Glibc.close(fd) }
 

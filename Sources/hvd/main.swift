@@ -19,6 +19,24 @@ struct HVD: ParsableCommand {
     var allowDir: [String] = []
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
+    @Option(help: "The group the API socket gets (mode 0660: its members may use hvd).")
+    var socketGroup: String?
+    @Option(help: "Also serve the API on TCP HOST:PORT (TLS and a bearer token; off by default).")
+    var listen: String?
+    @Option(help: "PEM certificate (chain) for --listen.")
+    var tlsCertificate: String?
+    @Option(help: "PEM private key for --listen.")
+    var tlsKey: String?
+    @Option(help: "File holding the bearer token TCP clients must send (not accessible to others: chmod 600).")
+    var tokenFile: String?
+    @Flag(help: "Serve --listen without TLS; refused unless HOST is a loopback address.")
+    var insecurePlainTcp = false
+
+    func validate() throws {
+        if listen == nil, tlsCertificate != nil || tlsKey != nil || tokenFile != nil || insecurePlainTcp {
+            throw ValidationError("--tls-certificate, --tls-key, --token-file and --insecure-plain-tcp only apply with --listen HOST:PORT")
+        }
+    }
 
     func run() throws {
         let state = stateDir ?? ServicePaths.defaultStateDirectory
@@ -26,7 +44,12 @@ struct HVD: ParsableCommand {
         var logger = Logger(label: "hvd")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         do {
-            let host = try ServiceHost(paths: paths, socketPath: socket, workerExecutable: worker, allowedDirectories: allowDir, logger: logger)
+            let remote = try listen.map {
+                try RemoteListener.open(listen: $0, certificate: tlsCertificate, key: tlsKey, tokenFile: tokenFile, insecurePlainTCP: insecurePlainTcp)
+            }
+            let host = try ServiceHost(
+                paths: paths, socketPath: socket, workerExecutable: worker, allowedDirectories: allowDir, logger: logger,
+                socketGroup: socketGroup, remote: remote)
             host.run()
         } catch {
             logger.critical("hvd: \(error)")

@@ -91,14 +91,15 @@ final class HVDProcess {
     /// A directory hvd allows kernels from (tests put fake kernels here).
     var imagesDirectory: String { stateDirectory + "/images" }
 
-    init(scratch: ScratchDirectory? = nil, extraAllowed: [String] = []) throws {
+    /// - Parameter arguments: more hvd options (the TCP listener's, for example).
+    init(scratch: ScratchDirectory? = nil, extraAllowed: [String] = [], arguments: [String] = []) throws {
         let scratch = try scratch ?? ScratchDirectory()
         self.scratch = scratch
         process = Process()
         process.executableURL = URL(fileURLWithPath: TestEnvironment.hvd)
         process.arguments =
             ["--state-dir", scratch.path + "/state", "--runtime-dir", scratch.path + "/run", "--worker", TestEnvironment.worker]
-            + extraAllowed.flatMap { ["--allow-dir", $0] }
+            + extraAllowed.flatMap { ["--allow-dir", $0] } + arguments
         let log = scratch.path + "/hvd.log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)
