@@ -101,6 +101,9 @@ let package = Package(
         .testTarget(name: "BootTests", dependencies: ["TestSupport", "Boot", "GuestMemory"]),
         .testTarget(name: "HyperVTests", dependencies: ["HyperV", "GuestMemory"]),
         .testTarget(name: "VMBusTests", dependencies: ["TestSupport", "VMBus", "HyperV", "GuestMemory", "SyntheticDevices"]),
+        .testTarget(
+            name: "SyntheticDevicesTests",
+            dependencies: ["TestSupport", "SyntheticDevices", "VMBus", "HyperV", "GuestMemory", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VirtualDiskTests", dependencies: ["TestSupport", "VirtualDisk"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
