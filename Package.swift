@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(name: "disk-bench", dependencies: ["VirtualDisk"], path: "bench/disk"),
         // VMBus host-side cost (messages/s, ring GB/s vs memcpy): swift run -c release vmbus-bench
         .executableTarget(
-            name: "vmbus-bench", dependencies: ["VMBus", "HyperV", "GuestMemory"], path: "bench/vmbus"),
+            name: "vmbus-bench", dependencies: ["VMBus", "HyperV", "GuestMemory", "SyntheticDevices"], path: "bench/vmbus"),
         // Hypercall round trip with a tiny guest on /dev/kvm: swift run -c release hypercall-bench
         .executableTarget(
             name: "hypercall-bench", dependencies: [
