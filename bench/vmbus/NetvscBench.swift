@@ -28,8 +28,8 @@ final class NetvscSetup {
     var write = 0
     var read = 0
     var nextTID: UInt64 = 1
-    let receiveBase: GuestPhysicalAddress
-    let sendBase: GuestPhysicalAddress
+    var receiveBase = GuestPhysicalAddress(0)
+    var sendBase = GuestPhysicalAddress(0)
     static let mac: [UInt8] = [0x00, 0x15, 0x5D, 0, 0, 1]
 
     init() throws {
@@ -78,7 +78,7 @@ final class NetvscSetup {
         p.put(UInt16(aligned / 8), at: 4)
         p.put(flags, at: 6)
         p.put(tid, at: 8)
-        p.put(bytes: payload, at: 16)
+        p.data.replaceSubrange(16..<(16 + payload.count), with: payload)
         let total = aligned + 8
         while outbound.bytesToWrite() <= total {
             outbound.setPendingSendSize(total)

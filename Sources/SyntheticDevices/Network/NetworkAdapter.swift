@@ -242,7 +242,7 @@ public final class NetworkAdapter: VMBusDevice {
         var bytes: [UInt8] = []
         if index != NetvscConstants.invalidSectionIndex {
             let sectionSize = NetvscConstants.sendSectionSize
-            guard let send = state.send, Int(length) <= sectionSize,
+            guard let send = state.send, gpadlLookup(send.gpadlHandle) != nil, Int(length) <= sectionSize,
                 Int(index) < send.size / sectionSize,
                 send.contains(offset: Int(index) * sectionSize, count: Int(length)),
                 let copied = try? send.read(at: Int(index) * sectionSize, count: Int(length), memory: memory)
@@ -288,8 +288,16 @@ public final class NetworkAdapter: VMBusDevice {
     /// - Returns: false (nothing sent, section still free) when there is no room.
     func deliver(_ head: [UInt8], _ tail: [UInt8], channelType: UInt32, state: inout AdapterState) -> Bool {
         guard let endpoint = state.endpoint, var receive = state.receive,
-            head.count + tail.count <= receive.sectionSize, let section = receive.take()
+            head.count + tail.count <= receive.sectionSize
         else { return false }
+        // A guest that tears the buffer's GPADL down without revoking it first gets no more
+        // writes into those pages (they may be reused by now).
+        guard gpadlLookup(receive.buffer.gpadlHandle) != nil else {
+            state.receive = nil
+            reject("receive buffer GPADL torn down while in use", &state)
+            return false
+        }
+        guard let section = receive.take() else { return false }
         defer { state.receive = receive }
         let offset = Int(section) * receive.sectionSize
         do {

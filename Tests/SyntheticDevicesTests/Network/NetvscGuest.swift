@@ -62,6 +62,7 @@ final class NetvscGuest {
     var autoComplete = true
     var uncompleted: [UInt64] = []
     var receivePages: [UInt64] = []
+    var receiveGPADL: UInt32 = 0
     var sendPages: [UInt64] = []
     var receiveSectionSize = 0
     var receiveSectionCount = 0
@@ -187,6 +188,7 @@ final class NetvscGuest {
         request(nvsp(NVSP.ndisVersion, [(4, 6), (8, 30)]), expectCompletion: false)
         receivePages = h.guest.allocatePages(receiveBufferPages)
         let (rh, rs) = h.guest.createGPADL(relid: channel.relid, pages: receivePages)
+        receiveGPADL = rh
         guard rs == 0, let rc = request(nvsp(NVSP.recvBuf, [(4, rh), (8, 0xCAFE)])), rc.u32(0) == NVSP.recvBufComplete,
             rc.u32(4) == NVSP.success, rc.u32(8) == 1, rc.u32(12) == 0
         else { return false }

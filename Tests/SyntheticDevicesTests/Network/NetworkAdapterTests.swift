@@ -166,6 +166,19 @@ import VMBus
         #expect(backend.takeTransmitted().count == 1)
     }
 
+    @Test func receiveBufferTornDownWithoutRevokeIsNoLongerWritten() throws {
+        let (guest, adapter, backend) = try makeGuest()
+        #expect(guest.connect())
+        #expect(guest.bringUp() != nil)
+        #expect(guest.h.guest.teardownGPADL(relid: guest.channel.relid, handle: guest.receiveGPADL))
+        for page in guest.receivePages { try guest.memory.fill(at: GuestPhysicalAddress(pageNumber: page), count: 4096, with: 0xEE) }
+        backend.inject(frame(to: Self.mac))
+        guest.pump()
+        #expect(guest.frames.isEmpty)
+        #expect(guest.readReceiveBuffer(offset: 0, count: 4096 * guest.receivePages.count).allSatisfy { $0 == 0xEE })
+        #expect(adapter.status.statistics.rxDrops == 1)
+    }
+
     @Test(arguments: [1, 2, 3, 4] as [UInt64]) func seededRandomPacketsNeverBreakTheAdapter(seed: UInt64) throws {
         var rng = SplitMix64(seed: seed)
         let (guest, adapter, backend) = try makeGuest()
