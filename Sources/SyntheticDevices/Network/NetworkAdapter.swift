@@ -32,6 +32,9 @@ public final class NetworkAdapter: VMBusDevice {
 
     /// Control responses waiting for a free receive section, at most this many.
     static let maxPendingControl = 64
+    /// Completions waiting for ring space, at most this many (a guest has far fewer requests in
+    /// flight: each one took ring space on its way in).
+    static let maxPendingCompletions = 16384
     /// RNDIS messages accepted in one SEND_RNDIS_PKT.
     static let maxMessagesPerPacket = 64
     /// Link speed reported to the guest, in 100 bit/s units (10 Gbit/s).
@@ -88,7 +91,7 @@ public final class NetworkAdapter: VMBusDevice {
     }
 
     public func sendSpaceAvailable(channel: ChannelEndpoint) {
-        state.withLock { flushPendingControl(&$0) }
+        state.withLock { flushPending(&$0) }
     }
 
     public func packetReceived(_ packet: VMBusPacket, channel: ChannelEndpoint) {
@@ -120,7 +123,7 @@ public final class NetworkAdapter: VMBusDevice {
             guard state.receive?.complete(transactionID: packet.transactionID) == true else {
                 return reject("completion for unknown transaction 0x\(String(packet.transactionID, radix: 16))", &state)
             }
-            flushPendingControl(&state)
+            flushPending(&state)
         case .dataInband:
             handleNVSP(packet, ranges: [], state: &state, frames: &frames)
         case .dataUsingGPADirect:
@@ -333,10 +336,18 @@ public final class NetworkAdapter: VMBusDevice {
             return reject("control response queue full; response dropped", &state)
         }
         state.pendingControl.append(response)
-        flushPendingControl(&state)
+        flushPending(&state)
     }
 
-    private func flushPendingControl(_ state: inout AdapterState) {
+    /// Sends queued completions, then queued control responses, while they fit.
+    private func flushPending(_ state: inout AdapterState) {
+        let completions = state.pendingCompletions
+        var sent = 0
+        while sent < completions.count, trySendCompletion(completions[sent].0, completions[sent].1, state: &state) {
+            sent += 1
+        }
+        state.pendingCompletions.removeFirst(sent)
+        guard state.pendingCompletions.isEmpty else { return }
         while let next = state.pendingControl.first {
             guard deliver(next, [], channelType: NVSPChannelType.control, state: &state) else { return }
             state.pendingControl.removeFirst()
@@ -353,13 +364,28 @@ public final class NetworkAdapter: VMBusDevice {
 
     // MARK: helpers
 
+    /// Sends a completion, or queues it (in order) while the host → guest ring is full: the
+    /// guest frees its send slot only on the completion, so one must never be lost.
     private func send(completionOf packet: VMBusPacket, _ payload: [UInt8], state: inout AdapterState) {
-        guard let endpoint = state.endpoint else { return }
-        do { try endpoint.sendCompletion(transactionID: packet.transactionID, payload: payload) } catch {
-            // A full ring here means the guest stopped reading its own replies; it waits for
-            // this one and will not get it. Count it; the guest's timeout (if any) handles it.
+        if state.pendingCompletions.isEmpty, trySendCompletion(packet.transactionID, payload, state: &state) { return }
+        guard state.pendingCompletions.count < Self.maxPendingCompletions else {
+            // Only a guest that sends without ever reading its completions gets here.
+            return reject("completion queue full; completion dropped", &state)
+        }
+        state.pendingCompletions.append((packet.transactionID, payload))
+    }
+
+    /// - Returns: false when the ring is full (the completion should wait).
+    private func trySendCompletion(_ transactionID: UInt64, _ payload: [UInt8], state: inout AdapterState) -> Bool {
+        guard let endpoint = state.endpoint else { return true }
+        do throws(ChannelError) {
+            try endpoint.sendCompletion(transactionID: transactionID, payload: payload)
+        } catch .ringFull {
+            return false
+        } catch {
             reject("completion not sent: \(error)", &state)
         }
+        return true
     }
 
     private func complete(_ packet: VMBusPacket, _ type: NVSPMessageType, status: NVSPStatus, state: inout AdapterState) {
@@ -390,5 +416,6 @@ struct AdapterState: Sendable {
     var rndisInitialized = false
     var packetFilter: UInt32 = 0
     var pendingControl: [[UInt8]] = []
+    var pendingCompletions: [(UInt64, [UInt8])] = []
     var statistics = NetworkAdapterStatistics()
 }

@@ -166,6 +166,28 @@ import VMBus
         #expect(backend.takeTransmitted().count == 1)
     }
 
+    @Test func completionsWaitForRingSpaceInsteadOfBeingLost() throws {
+        let (guest, adapter, backend) = try makeGuest(ringPages: 3)  // 8 KiB each way
+        #expect(guest.connect())
+        #expect(guest.bringUp() != nil)
+        let packet = NetvscGuest.rndisPacket(frame(to: Self.mac))
+        guest.writeSendBuffer(packet, at: 0)
+        // 400 sends while the guest does not read its inbound ring: ~110 completions fit.
+        var ids: [UInt64] = []
+        for _ in 0..<400 {
+            let id = guest.tid()
+            while !guest.channel.send(type: 6, flags: 1, transactionID: id, payload: guest.nvsp(NVSP.rndisPacket, [(12, UInt32(packet.count))]).data) {
+                guest.h.host.waitForIdle()
+            }
+            ids.append(id)
+        }
+        guest.h.host.waitForIdle()
+        #expect(backend.takeTransmitted().count == 400)
+        for _ in 0..<50 where ids.contains(where: { guest.completions[$0] == nil }) { guest.pump() }
+        #expect(ids.allSatisfy { guest.completions[$0]?.u32(4) == NVSP.success }, "completions were lost")
+        #expect(adapter.status.statistics.protocolErrors == 0)
+    }
+
     @Test func receiveBufferTornDownWithoutRevokeIsNoLongerWritten() throws {
         let (guest, adapter, backend) = try makeGuest()
         #expect(guest.connect())
