@@ -53,8 +53,17 @@ struct NetworkGuestTests {
         }
 
         // ICMP echo through TAP → netvsc → guest and back.
-        let replies = try (0..<5).filter { sequence in try ICMPEcho.ping(guest, sequence: UInt16(sequence)) }
-        #expect(replies.count >= 3, "only \(replies.count) of 5 echo replies from \(guest)")
+        var roundTrips: [Double] = []
+        for sequence in 0..<10 {
+            let start = Date()
+            if try ICMPEcho.ping(guest, sequence: UInt16(sequence)) { roundTrips.append(Date().timeIntervalSince(start) * 1000) }
+        }
+        #expect(roundTrips.count >= 6, "only \(roundTrips.count) of 10 echo replies from \(guest)")
+        if let low = roundTrips.min(), let high = roundTrips.max() {
+            let mean = roundTrips.reduce(0, +) / Double(roundTrips.count)
+            print("NetworkGuestTests: ping \(guest): \(roundTrips.count)/10 replies, RTT min/avg/max "
+                + String(format: "%.2f/%.2f/%.2f ms", low, mean, high))
+        }
 
         // netconsole: the guest's printk lines arrive over UDP; a SysRq help request typed at the
         // serial console (BREAK, then 'h') is printed, and so sent, after the boot messages.
