@@ -77,8 +77,11 @@ public final class NetworkAdapter: VMBusDevice {
 
     public func opened(channel: ChannelEndpoint) {
         state.withLock { state in
+            // A reopen (MTU change, driver reload) starts the protocol over; counters carry on.
+            let statistics = state.statistics
             state = AdapterState()
             state.endpoint = channel
+            state.statistics = statistics
         }
     }
 

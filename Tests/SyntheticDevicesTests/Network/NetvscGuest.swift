@@ -68,11 +68,23 @@ final class NetvscGuest {
     var receiveSectionCount = 0
     var sendSectionSize = 0
 
+    let offer: NetGuestOffer
+
     init(h: NetHarness, ringPages: Int = 32) throws {
         self.h = h
         _ = h.guest.negotiate()
-        let offer = try #require(h.guest.requestOffers().offers.first)
+        offer = try #require(h.guest.requestOffers().offers.first)
         channel = try #require(h.guest.open(offer: offer, sendPages: ringPages, receivePages: ringPages).0)
+        h.host.waitForIdle()
+    }
+
+    /// The same device after the guest closed the channel (netvsc_change_mtu, driver reload).
+    init(reopening previous: NetvscGuest) throws {
+        h = previous.h
+        offer = previous.offer
+        h.guest.close(relid: offer.relid)
+        h.host.waitForIdle()
+        channel = try #require(h.guest.open(offer: offer, sendPages: 32, receivePages: 32).0)
         h.host.waitForIdle()
     }
 

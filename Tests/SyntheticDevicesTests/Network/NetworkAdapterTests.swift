@@ -188,6 +188,21 @@ import VMBus
         #expect(adapter.status.statistics.protocolErrors == 0)
     }
 
+    @Test func closeAndReopenStartsTheProtocolOver() throws {
+        let (first, adapter, backend) = try makeGuest()
+        #expect(first.connect())
+        #expect(first.bringUp() != nil)
+        #expect(first.sendRNDIS(NetvscGuest.rndisPacket(frame(to: Self.mac)), channelType: 0, section: 0) == NVSP.success)
+        let guest = try NetvscGuest(reopening: first)
+        #expect(adapter.status.linkUp == false)
+        #expect(guest.connect())
+        #expect(guest.bringUp() == Self.mac)
+        backend.inject(frame(to: Self.mac, seed: 3))
+        guest.pump()
+        #expect(guest.frames == [frame(to: Self.mac, seed: 3)])
+        #expect(adapter.status.statistics.txPackets == 1 && adapter.status.statistics.rxPackets == 1)
+    }
+
     @Test func receiveBufferTornDownWithoutRevokeIsNoLongerWritten() throws {
         let (guest, adapter, backend) = try makeGuest()
         #expect(guest.connect())
