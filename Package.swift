@@ -105,7 +105,8 @@ let package = Package(
             name: "SyntheticDevicesTests",
             dependencies: ["TestSupport", "SyntheticDevices", "VMBus", "HyperV", "GuestMemory", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VirtualDiskTests", dependencies: ["TestSupport", "VirtualDisk"]),
-        .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot"]),
+        .testTarget(
+            name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot", "Configuration", "SyntheticDevices"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(
