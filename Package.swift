@@ -46,7 +46,7 @@ let package = Package(
             name: "VMM",
             dependencies: [
                 "KVM", "GuestMemory", "Chipset", "Boot", "HyperV", "VMBus", "SyntheticDevices", "Configuration",
-                .product(name: "Logging", package: "swift-log"),
+                "SocketTransport", .product(name: "Logging", package: "swift-log"),
             ]),
         // The disk tools (create, inspect, convert, resize, merge, check), shared by hv and hv-worker.
         .target(
@@ -91,7 +91,7 @@ let package = Package(
         .executableTarget(name: "disk-bench", dependencies: ["VirtualDisk"], path: "bench/disk"),
         // VMBus host-side cost (messages/s, ring GB/s vs memcpy): swift run -c release vmbus-bench
         .executableTarget(
-            name: "vmbus-bench", dependencies: ["VMBus", "HyperV", "GuestMemory"], path: "bench/vmbus"),
+            name: "vmbus-bench", dependencies: ["VMBus", "HyperV", "GuestMemory", "SyntheticDevices"], path: "bench/vmbus"),
         // Hypercall round trip with a tiny guest on /dev/kvm: swift run -c release hypercall-bench
         .executableTarget(
             name: "hypercall-bench", dependencies: [
@@ -109,8 +109,12 @@ let package = Package(
         .testTarget(name: "BootTests", dependencies: ["TestSupport", "Boot", "GuestMemory"]),
         .testTarget(name: "HyperVTests", dependencies: ["HyperV", "GuestMemory"]),
         .testTarget(name: "VMBusTests", dependencies: ["TestSupport", "VMBus", "HyperV", "GuestMemory", "SyntheticDevices"]),
+        .testTarget(
+            name: "SyntheticDevicesTests",
+            dependencies: ["TestSupport", "SyntheticDevices", "VMBus", "HyperV", "GuestMemory", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VirtualDiskTests", dependencies: ["TestSupport", "VirtualDisk"]),
-        .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot"]),
+        .testTarget(
+            name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot", "Configuration", "SyntheticDevices"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(

@@ -53,6 +53,12 @@ public struct RunCommand: ParsableCommand {
     @Flag(help: "Run without the Hyper-V enlightenments and VMBus (a plain PC).")
     var noHyperV = false
 
+    @Option(
+        help: ArgumentHelp(
+            "A synthetic network adapter on a host TAP interface (repeatable): tap=NAME[,mac=xx:xx:xx:xx:xx:xx].",
+            valueName: "spec"))
+    var nic: [String] = []
+
     @Option(help: "When the guest resets: exit (status 3, for a manager to restart it) or restart in place.")
     var onReset: ResetAction = .exit
 
@@ -72,6 +78,7 @@ public struct RunCommand: ParsableCommand {
             throw ValidationError("--host-profile must be one of: automatic, off, pvm")
         }
         if let integrationServices { _ = try Self.parseServices(integrationServices) }
+        for spec in nic { _ = try Self.parseNIC(spec) }
         if config != nil && kernel != nil {
             throw ValidationError("--config and --kernel are exclusive: put the kernel in the configuration file")
         }
@@ -98,8 +105,31 @@ public struct RunCommand: ParsableCommand {
         }
         if let integrationServices { configuration.integrationServices = try Self.parseServices(integrationServices) }
         if noHyperV { configuration.hyperV = false }
+        configuration.networkAdapters += try nic.map(Self.parseNIC)
         if let hostProfile, let setting = HostProfileSetting(rawValue: hostProfile) { configuration.hostProfile = setting }
         return configuration
+    }
+
+    /// Parses `--nic tap=NAME[,mac=xx:xx:xx:xx:xx:xx]`.
+    static func parseNIC(_ spec: String) throws -> NetworkAdapterConfiguration {
+        var tap: String?
+        var mac: String?
+        for part in spec.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2 else { throw ValidationError("--nic \(spec): expected key=value, got \"\(part)\"") }
+            switch pair[0] {
+            case "tap": tap = pair[1]
+            case "mac": mac = pair[1]
+            default: throw ValidationError("--nic \(spec): unknown key \"\(pair[0])\" (use tap= and mac=)")
+            }
+        }
+        guard let tap, !tap.isEmpty, tap.utf8.count <= NetworkAdapterConfiguration.maximumTapNameLength else {
+            throw ValidationError("--nic \(spec): give tap=NAME (1 to 15 characters)")
+        }
+        if let mac, MACAddress(mac).map(\.isUnicast) != true {
+            throw ValidationError("--nic \(spec): \"\(mac)\" is not a unicast MAC address (xx:xx:xx:xx:xx:xx)")
+        }
+        return NetworkAdapterConfiguration(tap: tap, macAddress: mac)
     }
 
     /// Parses `--integration-services`: names are enabled, the rest disabled.

@@ -26,6 +26,17 @@ import Testing
         #expect(c.integrationServices == IntegrationServices(heartbeat: false, shutdown: true, timeSync: false, keyValueExchange: false))
     }
 
+    @Test func nicSpecsBecomeNetworkAdapters() throws {
+        let c = try RunCommand.parse(["--kernel", "/k", "--nic", "tap=tap0", "--nic", "mac=00:15:5d:00:00:02,tap=tap1"])
+            .vmConfiguration()
+        #expect(c.networkAdapters == [
+            NetworkAdapterConfiguration(tap: "tap0"), NetworkAdapterConfiguration(tap: "tap1", macAddress: "00:15:5d:00:00:02"),
+        ])
+        for bad in ["tap0", "tap=", "tap=t,speed=10", "tap=t,mac=01:00:5e:00:00:01", "tap=t,mac=zz", "tap=abcdefghijklmnop"] {
+            #expect(throws: (any Error).self, "\(bad)") { try RunCommand.parse(["--kernel", "/k", "--nic", bad]) }
+        }
+    }
+
     @Test func badInputIsRefused() {
         #expect(throws: (any Error).self) { try RunCommand.parse([]) }
         #expect(throws: (any Error).self) { try RunCommand.parse(["--kernel", "/k", "--config", "/c"]) }

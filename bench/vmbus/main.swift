@@ -4,6 +4,7 @@
 // several packet sizes, against `memcpy` of the same bytes. Reported, not asserted.
 //
 //   swift build -c release --product vmbus-bench && .build/release/vmbus-bench [SECONDS_SCALE]
+//   .build/release/vmbus-bench netvsc [SCALE]   (the network adapter: frames/s, see NetvscBench.swift)
 import Dispatch
 import GuestMemory
 import HyperV
@@ -265,6 +266,15 @@ func fmt(_ v: Double, _ decimals: Int) -> String {
 }
 
 func main() -> Int32 {
+    if CommandLine.arguments.dropFirst().first == "netvsc" {
+        do {
+            try netvscBenchmarks(scale: CommandLine.arguments.dropFirst(2).first.flatMap { Double($0) } ?? 1)
+            return 0
+        } catch {
+            print("vmbus-bench netvsc: error: \(error)")
+            return 1
+        }
+    }
     let scale = CommandLine.arguments.dropFirst().first.flatMap { Double($0) } ?? 1
     let ringDataPages = 64
     let ringSize = ringDataPages * 4096

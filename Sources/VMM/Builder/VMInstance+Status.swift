@@ -31,6 +31,22 @@ extension VMInstance {
             }
             lines.append(line)
         }
+        lines += networkAdaptersReport()
         return lines
+    }
+}
+
+extension VMInstance {
+    /// One line per network adapter: MAC, TAP, link and counters.
+    public func networkAdaptersReport() -> [String] {
+        guard let hyperV else { return [] }
+        return hyperV.networkAdapters.enumerated().map { index, adapter in
+            let s = adapter.status
+            let t = s.statistics
+            return "nic\(index): mac \(s.macAddress), tap \(s.backend), link \(s.linkUp ? "up" : "down"); "
+                + "rx \(t.rxPackets) packets \(t.rxBytes) bytes \(t.rxDrops) drops; "
+                + "tx \(t.txPackets) packets \(t.txBytes) bytes \(t.txDrops) drops"
+                + (t.protocolErrors > 0 ? "; \(t.protocolErrors) protocol errors" : "")
+        }
     }
 }

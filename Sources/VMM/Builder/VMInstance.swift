@@ -118,9 +118,10 @@ public final class VMInstance: Sendable {
             throw .step("attach the platform devices", error)
         }
         if let hyperVConfiguration {
+            let adapters = try NetworkAdapterSetup.open(configuration)
             let stack = try HyperVStack(
                 configuration: hyperVConfiguration, services: configuration.integrationServices, memory: memory,
-                machine: machine,
+                machine: machine, networkAdapters: adapters,
                 onGuestCrash: { report in
                     logger.error("the guest reported a crash: \(report)")
                     machine.stop(.error("the guest crashed: \(report)"))
@@ -128,6 +129,9 @@ public final class VMInstance: Sendable {
             hyperV = stack
             io = stack.machineIO(portIO: portIO, mmio: mmio)
         } else {
+            guard configuration.networkAdapters.isEmpty else {
+                throw .step("attach the network adapters", NetworkSetupError.needsHyperV)
+            }
             hyperV = nil
             io = MachineIO(portIO: portIO, mmio: mmio)
         }
@@ -147,6 +151,8 @@ public final class VMInstance: Sendable {
 
     /// Runs the guest until it stops (power off, reset, host request or error). Blocks.
     public func run() throws(VMBuildError) -> StopReason {
+        // The TAP reader threads stop with the guest (no frames into a stopped VM).
+        defer { hyperV?.networkAdapters.forEach { $0.shutdown() } }
         do {
             return try machine.run(io)
         } catch {

@@ -17,6 +17,8 @@ public struct HyperVStack: Sendable {
     public let synic: SynIC
     public let vmbus: VMBusHost
     public let integrationServices: SyntheticDevices.IntegrationServices
+    /// The synthetic network adapters (hv_netvsc), in configuration order.
+    public let networkAdapters: [NetworkAdapter]
     let logger: Logger
 
     /// The Microsoft CPUID leaves for a VM of `vpCount` VPs with this TSC frequency.
@@ -30,7 +32,8 @@ public struct HyperVStack: Sendable {
 
     init(
         configuration: HyperVConfiguration, services: Configuration.IntegrationServices, memory: GuestMemory,
-        machine: Machine, onGuestCrash: @escaping @Sendable (GuestCrashReport) -> Void, logger: Logger
+        machine: Machine, networkAdapters adapterSetups: [NetworkAdapterSetup] = [],
+        onGuestCrash: @escaping @Sendable (GuestCrashReport) -> Void, logger: Logger
     ) throws(VMBuildError) {
         let vpCount = configuration.vpCount
         let synic = SynIC(
@@ -53,6 +56,20 @@ public struct HyperVStack: Sendable {
         } catch {
             throw .step("offer the integration services", error)
         }
+        var adapters: [NetworkAdapter] = []
+        for (index, setup) in adapterSetups.enumerated() {
+            let adapter = NetworkAdapter(
+                macAddress: setup.macAddress.bytes, instanceID: setup.instanceID(index: index), backend: setup.backend,
+                gpadlLookup: { [vmbus] handle in vmbus.gpadl(handle) }, logger: logger)
+            do {
+                try vmbus.addDevice(adapter)
+            } catch {
+                adapter.shutdown()
+                throw .step("offer network adapter \(index) (\(setup.backend.name))", error)
+            }
+            adapters.append(adapter)
+        }
+        networkAdapters = adapters
         self.synic = synic
         self.logger = logger
         self.vmbus = vmbus
