@@ -102,6 +102,9 @@ let package = Package(
         .testTarget(name: "HyperVTests", dependencies: ["HyperV", "GuestMemory"]),
         .testTarget(name: "VMBusTests", dependencies: ["TestSupport", "VMBus", "HyperV", "GuestMemory", "SyntheticDevices"]),
         .testTarget(name: "VirtualDiskTests", dependencies: ["TestSupport", "VirtualDisk"]),
+        .testTarget(
+            name: "SyntheticDevicesTests",
+            dependencies: ["TestSupport", "SyntheticDevices", "VMBus", "GuestMemory", "VirtualDisk"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
