@@ -43,7 +43,7 @@ let package = Package(
             name: "VMM",
             dependencies: [
                 "KVM", "GuestMemory", "Chipset", "Boot", "HyperV", "VMBus", "SyntheticDevices", "Configuration",
-                .product(name: "Logging", package: "swift-log"),
+                "VirtualDisk", .product(name: "Logging", package: "swift-log"),
             ]),
         // The disk tools (create, inspect, convert, resize, merge, check), shared by hv and hv-worker.
         .target(

@@ -17,6 +17,8 @@ public struct HyperVStack: Sendable {
     public let synic: SynIC
     public let vmbus: VMBusHost
     public let integrationServices: SyntheticDevices.IntegrationServices
+    /// The synthetic SCSI controller; nil when the VM has no disks.
+    public let storage: StorageController?
     let logger: Logger
 
     /// The Microsoft CPUID leaves for a VM of `vpCount` VPs with this TSC frequency.
@@ -30,7 +32,7 @@ public struct HyperVStack: Sendable {
 
     init(
         configuration: HyperVConfiguration, services: Configuration.IntegrationServices, memory: GuestMemory,
-        machine: Machine, onGuestCrash: @escaping @Sendable (GuestCrashReport) -> Void, logger: Logger
+        machine: Machine, disks: AttachedDisks, storageInstanceID: GUID, onGuestCrash: @escaping @Sendable (GuestCrashReport) -> Void, logger: Logger
     ) throws(VMBuildError) {
         let vpCount = configuration.vpCount
         let synic = SynIC(
@@ -52,6 +54,13 @@ public struct HyperVStack: Sendable {
                 clock: .system(referenceTime: { partition.referenceTime(vp: 0) }), host: vmbus)
         } catch {
             throw .step("offer the integration services", error)
+        }
+        if disks.disks.isEmpty {
+            storage = nil
+        } else {
+            let controller = StorageController(instanceID: storageInstanceID, disks: disks.disks, logger: logger)
+            do { try vmbus.addDevice(controller) } catch { throw .step("offer the SCSI controller", error) }
+            storage = controller
         }
         self.synic = synic
         self.logger = logger
