@@ -84,6 +84,10 @@ let package = Package(
         // VMBus host-side cost (messages/s, ring GB/s vs memcpy): swift run -c release vmbus-bench
         .executableTarget(
             name: "vmbus-bench", dependencies: ["VMBus", "HyperV", "GuestMemory"], path: "bench/vmbus"),
+        // Storage VSP cost (EXECUTE_SRB through storvsp vs direct disk I/O): swift run -c release storage-bench
+        .executableTarget(
+            name: "storage-bench", dependencies: ["SyntheticDevices", "VMBus", "GuestMemory", "VirtualDisk"],
+            path: "bench/storage"),
         // Hypercall round trip with a tiny guest on /dev/kvm: swift run -c release hypercall-bench
         .executableTarget(
             name: "hypercall-bench", dependencies: [

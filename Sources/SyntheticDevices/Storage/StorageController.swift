@@ -101,15 +101,18 @@ public final class StorageController: VMBusDevice {
             logger.debug("storvsp: ignoring packet type \(packet.type.rawValue)")
             return
         }
-        let reply: [UInt8]
+        complete(transactionID: packet.transactionID, payload: process(packet, memory: channel.memory), channel: channel)
+    }
+
+    /// Runs one guest packet (in-band or GPA-direct) and returns the 64-byte completion payload,
+    /// without a channel: what `packetReceived` does before sending (also for benchmarks).
+    public func process(_ packet: VMBusPacket, memory: GuestMemory) -> [UInt8] {
         do {
-            let request = try VStorPacket.decode(packet.payload)
-            reply = handle(request, packet: packet, memory: channel.memory)
+            return handle(try VStorPacket.decode(packet.payload), packet: packet, memory: memory)
         } catch {
             logger.debug("storvsp: malformed packet: \(error)")
-            reply = StorageCompletion.status(.invalidDeviceState)
+            return StorageCompletion.status(.invalidDeviceState)
         }
-        complete(transactionID: packet.transactionID, payload: reply, channel: channel)
     }
 
     // MARK: protocol
