@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "SyntheticDevicesTests",
             dependencies: ["TestSupport", "SyntheticDevices", "VMBus", "GuestMemory", "VirtualDisk"]),
-        .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot", "Configuration", "VirtualDisk"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(
