@@ -14,7 +14,7 @@ let package = Package(
         .executable(name: "hv", targets: ["hv"]),
         .library(name: "VirtualDisk", targets: ["VirtualDisk"]),
         // The parsers that face guests and untrusted files, for the libFuzzer package in fuzz/.
-        .library(name: "SwiftHVFuzzable", targets: ["VMBus", "HyperV", "GuestMemory", "VirtualDisk", "Boot"]),
+        .library(name: "SwiftHVFuzzable", targets: ["VMBus", "HyperV", "GuestMemory", "VirtualDisk", "Boot", "SyntheticDevices"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
