@@ -34,6 +34,8 @@ final class MemoryFile: DiskFile {
     func sync() throws {}
     func punchHole(at offset: UInt64, length: UInt64) throws -> Bool { false }
     func allocatedBytes() throws -> UInt64 { 1 << 20 }
+    var identity: String { "memory" }
+    var isReadOnly: Bool { false }
 }
 
 let memory = GuestMemory.heapBacked(size: 1 << 20)
