@@ -28,7 +28,12 @@ struct StorageGuestTests {
     func ext4RootOnARawDisk() throws {
         let dir = try Scratch()
         let image = try dir.ext4Image()
-        try boot(disk: image, name: "raw")
+        // A second, read-only disk at LUN 2: the scan finds it behind REPORT LUNS, write-protected.
+        let data = dir.path + "/data.img"
+        #expect(FileManager.default.createFile(atPath: data, contents: Data(count: 8 << 20)))
+        let log = try boot(disk: image, name: "raw", extra: ["--disk", data + ",ro,lun=2"])
+        #expect(log.contains("sd 0:0:0:2: [sdb] 16384 512-byte logical blocks"), "the read-only LUN 2 was not found")
+        #expect(log.contains("sd 0:0:0:2: [sdb] Write Protect is on"), "LUN 2 is not write-protected")
         #expect(try run("/usr/sbin/e2fsck", ["-fn", image]).status == 0, "e2fsck found the raw image unclean")
     }
 
@@ -46,18 +51,19 @@ struct StorageGuestTests {
     }
 
     /// Boots with `disk` as /dev/sda root, checks the kernel log, powers off with SysRq s, u, o.
-    func boot(disk: String, name: String) throws {
+    @discardableResult
+    func boot(disk: String, name: String, extra: [String] = []) throws -> String {
         let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("swifthv-storage-\(name).log").path
         let worker = try WorkerProcess(
             arguments: [
                 "run", "--kernel", GuestEnvironment.kernel ?? "", "--memory", "128", "--cpus", "1",
                 "--cmdline", TestKernelBootTests.cmdline + " root=/dev/sda rw rootwait init=/init", "--disk", disk,
-            ], logPath: logPath)
+            ] + extra, logPath: logPath)
         let mounted = worker.waitFor("Run /init as init process", timeout: 420)
         #expect(mounted, "the guest never ran /init from the disk; log in \(logPath)")
         guard mounted else {
             _ = worker.waitForExit(timeout: 1)
-            return
+            return worker.text
         }
         let log = worker.text
         #expect(log.contains("Direct-Access     Msft     Virtual Disk"), "no SCSI disk was found")
@@ -82,6 +88,7 @@ struct StorageGuestTests {
         }
         let status = worker.waitForExit(timeout: 180)
         #expect(status == 0, "worker status \(String(describing: status)) after SysRq power-off; log in \(logPath)")
+        return worker.text
     }
 
     func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
