@@ -14,7 +14,7 @@ let package = Package(
         .executable(name: "hv", targets: ["hv"]),
         .library(name: "VirtualDisk", targets: ["VirtualDisk"]),
         // The parsers that face guests and untrusted files, for the libFuzzer package in fuzz/.
-        .library(name: "SwiftHVFuzzable", targets: ["VMBus", "HyperV", "GuestMemory", "VirtualDisk", "Boot"]),
+        .library(name: "SwiftHVFuzzable", targets: ["VMBus", "HyperV", "GuestMemory", "VirtualDisk", "Boot", "SyntheticDevices"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -46,7 +46,7 @@ let package = Package(
             name: "VMM",
             dependencies: [
                 "KVM", "GuestMemory", "Chipset", "Boot", "HyperV", "VMBus", "SyntheticDevices", "Configuration",
-                "SocketTransport", .product(name: "Logging", package: "swift-log"),
+                "SocketTransport", "VirtualDisk", .product(name: "Logging", package: "swift-log"),
             ]),
         // The disk tools (create, inspect, convert, resize, merge, check), shared by hv and hv-worker.
         .target(
@@ -92,6 +92,10 @@ let package = Package(
         // VMBus host-side cost (messages/s, ring GB/s vs memcpy): swift run -c release vmbus-bench
         .executableTarget(
             name: "vmbus-bench", dependencies: ["VMBus", "HyperV", "GuestMemory", "SyntheticDevices"], path: "bench/vmbus"),
+        // Storage VSP cost (EXECUTE_SRB through storvsp vs direct disk I/O): swift run -c release storage-bench
+        .executableTarget(
+            name: "storage-bench", dependencies: ["SyntheticDevices", "VMBus", "GuestMemory", "VirtualDisk"],
+            path: "bench/storage"),
         // Hypercall round trip with a tiny guest on /dev/kvm: swift run -c release hypercall-bench
         .executableTarget(
             name: "hypercall-bench", dependencies: [
@@ -109,12 +113,11 @@ let package = Package(
         .testTarget(name: "BootTests", dependencies: ["TestSupport", "Boot", "GuestMemory"]),
         .testTarget(name: "HyperVTests", dependencies: ["HyperV", "GuestMemory"]),
         .testTarget(name: "VMBusTests", dependencies: ["TestSupport", "VMBus", "HyperV", "GuestMemory", "SyntheticDevices"]),
-        .testTarget(
-            name: "SyntheticDevicesTests",
-            dependencies: ["TestSupport", "SyntheticDevices", "VMBus", "HyperV", "GuestMemory", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VirtualDiskTests", dependencies: ["TestSupport", "VirtualDisk"]),
         .testTarget(
-            name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot", "Configuration", "SyntheticDevices"]),
+            name: "SyntheticDevicesTests",
+            dependencies: ["TestSupport", "SyntheticDevices", "VMBus", "GuestMemory", "VirtualDisk", "HyperV", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot", "Configuration", "SyntheticDevices", "VirtualDisk"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(

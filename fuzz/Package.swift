@@ -28,6 +28,10 @@ let package = Package(
             dependencies: ["FuzzDriver", .product(name: "SwiftHVFuzzable", package: "SwiftHV")],
             linkerSettings: fuzzerLink),
         .executableTarget(
+            name: "fuzz-storvsp",
+            dependencies: ["FuzzDriver", .product(name: "SwiftHVFuzzable", package: "SwiftHV")],
+            linkerSettings: fuzzerLink),
+        .executableTarget(
             name: "fuzz-linux-loader",
             dependencies: ["FuzzDriver", .product(name: "SwiftHVFuzzable", package: "SwiftHV")],
             linkerSettings: fuzzerLink),

@@ -50,6 +50,13 @@ public struct RunCommand: ParsableCommand {
             valueName: "list"))
     var integrationServices: String?
 
+    @Option(
+        name: .customLong("disk"),
+        help: ArgumentHelp(
+            "Attach a disk image (raw or VHDX) to the SCSI controller; repeatable. ro: read-only; lun=N: the LUN (else the lowest free).",
+            valueName: "path[,ro][,lun=N]"))
+    var disks: [String] = []
+
     @Flag(help: "Run without the Hyper-V enlightenments and VMBus (a plain PC).")
     var noHyperV = false
 
@@ -79,6 +86,7 @@ public struct RunCommand: ParsableCommand {
         }
         if let integrationServices { _ = try Self.parseServices(integrationServices) }
         for spec in nic { _ = try Self.parseNIC(spec) }
+        for disk in disks { _ = try Self.parseDisk(disk) }
         if config != nil && kernel != nil {
             throw ValidationError("--config and --kernel are exclusive: put the kernel in the configuration file")
         }
@@ -106,6 +114,7 @@ public struct RunCommand: ParsableCommand {
         if let integrationServices { configuration.integrationServices = try Self.parseServices(integrationServices) }
         if noHyperV { configuration.hyperV = false }
         configuration.networkAdapters += try nic.map(Self.parseNIC)
+        configuration.disks += try disks.map(Self.parseDisk)
         if let hostProfile, let setting = HostProfileSetting(rawValue: hostProfile) { configuration.hostProfile = setting }
         return configuration
     }
@@ -130,6 +139,24 @@ public struct RunCommand: ParsableCommand {
             throw ValidationError("--nic \(spec): \"\(mac)\" is not a unicast MAC address (xx:xx:xx:xx:xx:xx)")
         }
         return NetworkAdapterConfiguration(tap: tap, macAddress: mac)
+    }
+
+    /// Parses `--disk path[,ro][,lun=N]`.
+    static func parseDisk(_ text: String) throws -> DiskAttachment {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard let path = parts.first, !path.isEmpty else { throw ValidationError("--disk needs an image path: --disk PATH[,ro][,lun=N]") }
+        var attachment = DiskAttachment(path: path)
+        for option in parts.dropFirst() {
+            if option == "ro" {
+                attachment.readOnly = true
+            } else if option.hasPrefix("lun="), let lun = UInt8(option.dropFirst(4)), lun <= DiskAttachment.maximumLUN {
+                attachment.lun = lun
+            } else {
+                throw ValidationError(
+                    "--disk \(text): unknown option '\(option)'; use ro and lun=N (0...\(DiskAttachment.maximumLUN))")
+            }
+        }
+        return attachment
     }
 
     /// Parses `--integration-services`: names are enabled, the rest disabled.

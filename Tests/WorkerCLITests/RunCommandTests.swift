@@ -37,6 +37,18 @@ import Testing
         }
     }
 
+    @Test func diskOptionsAddToTheConfiguration() throws {
+        #expect(try RunCommand.parseDisk("a.img") == DiskAttachment(path: "a.img"))
+        #expect(try RunCommand.parseDisk("/v/b.vhdx,ro,lun=5") == DiskAttachment(path: "/v/b.vhdx", lun: 5, readOnly: true))
+        #expect(throws: ValidationError.self) { try RunCommand.parseDisk("a.img,rw") }
+        #expect(throws: ValidationError.self) { try RunCommand.parseDisk("a.img,lun=64") }
+        #expect(throws: ValidationError.self) { try RunCommand.parseDisk(",ro") }
+        let c = try RunCommand.parse(["--kernel", "/k", "--disk", "root.vhdx", "--disk", "data.img,ro,lun=2"]).vmConfiguration()
+        #expect(c.disks == [DiskAttachment(path: "root.vhdx"), DiskAttachment(path: "data.img", lun: 2, readOnly: true)])
+        #expect(c.assignedLUNs() == [0, 2])
+        #expect(throws: (any Error).self) { try RunCommand.parse(["--kernel", "/k", "--disk", "x.img,lun=a"]) }
+    }
+
     @Test func badInputIsRefused() {
         #expect(throws: (any Error).self) { try RunCommand.parse([]) }
         #expect(throws: (any Error).self) { try RunCommand.parse(["--kernel", "/k", "--config", "/c"]) }

@@ -30,6 +30,7 @@ public struct WireReader: Sendable {
 
     /// Loads a little-endian integer at `offset`.
     /// - Throws: `WireError.truncated` when the value does not fit in the bytes.
+    @inlinable  // specialized in the devices' per-packet paths (unspecialized: ~50 ns a field)
     public func load<T: FixedWidthInteger>(_: T.Type = T.self, at offset: Int) throws(WireError) -> T {
         let size = MemoryLayout<T>.size
         guard offset >= 0, offset <= bytes.count, bytes.count - offset >= size else {

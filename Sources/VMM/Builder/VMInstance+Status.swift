@@ -31,6 +31,17 @@ extension VMInstance {
             }
             lines.append(line)
         }
+        if let storage = hyperV.storage {
+            let state = storage.isReady ? "ready, protocol \(storage.protocolVersion.map { "\($0)" } ?? "?")" : "waiting for the guest"
+            lines.append("scsi: \(state)")
+            for lun in storage.lunStatus {
+                let s = lun.statistics
+                lines.append(
+                    "  lun \(lun.lun): \(lun.path)\(lun.readOnly ? " (read-only)" : ""), \(lun.sizeBytes >> 20) MiB; "
+                        + "\(s.reads) reads (\(s.bytesRead) bytes), \(s.writes) writes (\(s.bytesWritten) bytes), "
+                        + "\(s.flushes) flushes, \(s.errors) errors")
+            }
+        }
         lines += networkAdaptersReport()
         return lines
     }

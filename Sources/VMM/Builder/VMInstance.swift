@@ -5,6 +5,8 @@ import GuestMemory
 import KVM
 import HyperV
 import Logging
+import SyntheticDevices
+import VMBus
 
 /// One VM built from a `VMConfiguration`, ready to run: guest RAM with the kernel, initrd and
 /// ACPI tables loaded, the KVM machine, and the PC platform devices on its buses.
@@ -26,6 +28,8 @@ public final class VMInstance: Sendable {
     public let boot: LinuxBootResult
     /// The Hyper-V enlightenments, VMBus and integration services (nil with `hyperV` off).
     public let hyperV: HyperVStack?
+    /// The disk images on the SCSI controller, opened and locked.
+    public let disks: AttachedDisks
     private let io: MachineIO
     private let logger: Logger
 
@@ -45,6 +49,12 @@ public final class VMInstance: Sendable {
         guard problems.isEmpty else { throw .invalidConfiguration(problems) }
         self.configuration = configuration
         self.logger = logger
+        if !configuration.disks.isEmpty && !configuration.hyperV {
+            throw .step(
+                "attach disks", AttachError("the SCSI controller is a VMBus device: disks need the Hyper-V enlightenments on"))
+        }
+        // Disks first: a missing or locked image fails the start before any memory is set up.
+        disks = try AttachedDisks.open(configuration)
 
         let mode: HostCompatibility.Mode =
             switch configuration.hostProfile {
@@ -121,7 +131,8 @@ public final class VMInstance: Sendable {
             let adapters = try NetworkAdapterSetup.open(configuration)
             let stack = try HyperVStack(
                 configuration: hyperVConfiguration, services: configuration.integrationServices, memory: memory,
-                machine: machine, networkAdapters: adapters,
+                machine: machine, disks: disks, storageInstanceID: Self.storageInstanceID(vmName: configuration.name),
+                networkAdapters: adapters,
                 onGuestCrash: { report in
                     logger.error("the guest reported a crash: \(report)")
                     machine.stop(.error("the guest crashed: \(report)"))
@@ -150,14 +161,34 @@ public final class VMInstance: Sendable {
     }
 
     /// Runs the guest until it stops (power off, reset, host request or error). Blocks.
+    /// Afterwards the disk images are flushed and closed.
     public func run() throws(VMBuildError) -> StopReason {
-        // The TAP reader threads stop with the guest (no frames into a stopped VM).
-        defer { hyperV?.networkAdapters.forEach { $0.shutdown() } }
+        defer {
+            // The TAP reader threads stop with the guest (no frames into a stopped VM); the channel
+            // queues finish the requests they hold, then the images close.
+            hyperV?.networkAdapters.forEach { $0.shutdown() }
+            hyperV?.vmbus.waitForIdle()
+            disks.close()
+        }
         do {
             return try machine.run(io)
         } catch {
             throw .step("start the vCPUs", error)
         }
+    }
+
+    /// The SCSI controller's instance GUID: derived from the VM name (FNV-1a), so it is the
+    /// same on every start and the guest's device paths do not move.
+    static func storageInstanceID(vmName: String) -> GUID {
+        var bytes: [UInt8] = []
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for round in 0..<2 {
+            for byte in Array("scsi0:\(vmName)".utf8) + [UInt8(round)] { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            bytes += (0..<8).map { UInt8(truncatingIfNeeded: hash >> (8 * $0)) }
+        }
+        bytes[7] = (bytes[7] & 0x0F) | 0x40  // version 4 layout, as a random GUID would have
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return GUID(wireBytes: bytes)
     }
 
     /// Pauses the guest's vCPUs (Suspend-VM); `resume()` continues it.

@@ -17,6 +17,8 @@ public struct HyperVStack: Sendable {
     public let synic: SynIC
     public let vmbus: VMBusHost
     public let integrationServices: SyntheticDevices.IntegrationServices
+    /// The synthetic SCSI controller; nil when the VM has no disks.
+    public let storage: StorageController?
     /// The synthetic network adapters (hv_netvsc), in configuration order.
     public let networkAdapters: [NetworkAdapter]
     let logger: Logger
@@ -32,7 +34,7 @@ public struct HyperVStack: Sendable {
 
     init(
         configuration: HyperVConfiguration, services: Configuration.IntegrationServices, memory: GuestMemory,
-        machine: Machine, networkAdapters adapterSetups: [NetworkAdapterSetup] = [],
+        machine: Machine, disks: AttachedDisks, storageInstanceID: GUID, networkAdapters adapterSetups: [NetworkAdapterSetup] = [],
         onGuestCrash: @escaping @Sendable (GuestCrashReport) -> Void, logger: Logger
     ) throws(VMBuildError) {
         let vpCount = configuration.vpCount
@@ -55,6 +57,13 @@ public struct HyperVStack: Sendable {
                 clock: .system(referenceTime: { partition.referenceTime(vp: 0) }), host: vmbus)
         } catch {
             throw .step("offer the integration services", error)
+        }
+        if disks.disks.isEmpty {
+            storage = nil
+        } else {
+            let controller = StorageController(instanceID: storageInstanceID, disks: disks.disks, logger: logger)
+            do { try vmbus.addDevice(controller) } catch { throw .step("offer the SCSI controller", error) }
+            storage = controller
         }
         var adapters: [NetworkAdapter] = []
         for (index, setup) in adapterSetups.enumerated() {
