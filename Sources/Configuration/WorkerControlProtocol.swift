@@ -82,10 +82,13 @@ public struct WorkerStatus: Codable, Sendable, Equatable {
     public var paused: Bool?
     /// Exits to user space so far, one entry per vCPU in index order (absent from older workers).
     public var vcpuExits: [UInt64]?
+    /// Exits per vCPU (index order) by reason (`io`, `mmio`, `msr`, `hlt`, `interrupted`, ...;
+    /// absent from older workers).
+    public var vcpuExitsByReason: [[String: UInt64]]?
 
     public init(
         pid: Int32, vmName: String, phase: String, uptimeSeconds: Double, gracefulShutdownAvailable: Bool,
-        paused: Bool? = nil, vcpuExits: [UInt64]? = nil
+        paused: Bool? = nil, vcpuExits: [UInt64]? = nil, vcpuExitsByReason: [[String: UInt64]]? = nil
     ) {
         self.pid = pid
         self.vmName = vmName
@@ -94,6 +97,7 @@ public struct WorkerStatus: Codable, Sendable, Equatable {
         self.gracefulShutdownAvailable = gracefulShutdownAvailable
         self.paused = paused
         self.vcpuExits = vcpuExits
+        self.vcpuExitsByReason = vcpuExitsByReason
     }
 }
 

@@ -26,6 +26,7 @@ public final class ServiceMetrics: Sendable {
         public static let workerExits = "hvd_worker_exits_total"
         public static let workerRestarts = "hvd_worker_restarts_total"
         public static let vcpuExits = "swifthv_vcpu_exits_total"
+        public static let vcpuExitsByReason = "swifthv_vcpu_exits_by_reason_total"
         public static let tlsHandshakeFailures = "hvd_tls_handshake_failures_total"
     }
 
@@ -39,6 +40,7 @@ public final class ServiceMetrics: Sendable {
         Name.workerExits: "Worker exits by reason.",
         Name.workerRestarts: "Workers restarted by a recovery action or a guest reset.",
         Name.vcpuExits: "vCPU exits to user space (KVM_RUN returns) of running VMs.",
+        Name.vcpuExitsByReason: "vCPU exits to user space of running VMs by reason (io, mmio, msr, hlt, interrupted, ...).",
         Name.tlsHandshakeFailures: "TCP connections closed because the TLS handshake failed (plain HTTP, distrust, scans).",
     ]
 
@@ -99,14 +101,14 @@ public final class ServiceMetrics: Sendable {
         Self.record(vcpuExits, into: sampledFactory)
         var bytes = registry.emitToBuffer()
         sampled.emit(into: &bytes)
-        return Self.addingHelp(to: String(decoding: bytes, as: UTF8.self), always: [Name.vcpuExits])
+        return Self.addingHelp(to: String(decoding: bytes, as: UTF8.self), always: [Name.vcpuExits, Name.vcpuExitsByReason])
     }
 
     /// `swifthv_vcpu_exits_total{vm="NAME",vcpu="N"}`, one series per vCPU of each VM sampled.
     public static func renderVCPUExits(_ samples: [VCPUExitSample]) -> String {
         let registry = PrometheusCollectorRegistry()
         record(samples, into: PrometheusMetricsFactory(registry: registry))
-        return addingHelp(to: registry.emitToString(), always: [Name.vcpuExits])
+        return addingHelp(to: registry.emitToString(), always: [Name.vcpuExits, Name.vcpuExitsByReason])
     }
 
     private static func record(_ samples: [VCPUExitSample], into factory: PrometheusMetricsFactory) {
@@ -114,6 +116,14 @@ public final class ServiceMetrics: Sendable {
             for (index, exits) in sample.exits.enumerated() {
                 CoreMetrics.Counter(label: Name.vcpuExits, dimensions: [("vm", sample.vm), ("vcpu", "\(index)")], factory: factory)
                     .increment(by: Int64(clamping: exits))
+            }
+            for (index, reasons) in sample.exitsByReason.enumerated() {
+                for (reason, exits) in reasons.sorted(by: { $0.key < $1.key }) {
+                    CoreMetrics.Counter(
+                        label: Name.vcpuExitsByReason, dimensions: [("vm", sample.vm), ("vcpu", "\(index)"), ("reason", reason)],
+                        factory: factory
+                    ).increment(by: Int64(clamping: exits))
+                }
             }
         }
     }
@@ -143,8 +153,11 @@ public struct VCPUExitSample: Sendable, Equatable {
     public var vm: String
     /// Exits per vCPU, in vCPU index order.
     public var exits: [UInt64]
-    public init(vm: String, exits: [UInt64]) {
+    /// Exits per vCPU by reason (empty from workers that do not report reasons).
+    public var exitsByReason: [[String: UInt64]]
+    public init(vm: String, exits: [UInt64], exitsByReason: [[String: UInt64]] = []) {
         self.vm = vm
         self.exits = exits
+        self.exitsByReason = exitsByReason
     }
 }

@@ -148,8 +148,10 @@ public final class VMService: Sendable {
             group.enter()
             let thread = Thread {
                 defer { group.leave() }
-                guard let exits = (try? handle.request(.status, timeoutSeconds: timeoutSeconds))?.status?.vcpuExits else { return }
-                samples.withLock { $0.append(VCPUExitSample(vm: name, exits: exits)) }
+                guard let status = (try? handle.request(.status, timeoutSeconds: timeoutSeconds))?.status,
+                    let exits = status.vcpuExits
+                else { return }
+                samples.withLock { $0.append(VCPUExitSample(vm: name, exits: exits, exitsByReason: status.vcpuExitsByReason ?? [])) }
             }
             thread.name = "metrics-status"
             thread.start()

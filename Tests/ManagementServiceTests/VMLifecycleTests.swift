@@ -95,6 +95,11 @@ import Testing
         let exits = metrics.split(separator: "\n").first { $0.hasPrefix(#"swifthv_vcpu_exits_total{vm="guest",vcpu="0"} "#) }
         let exitCount = exits.flatMap { $0.split(separator: " ").last }.flatMap { UInt64($0) } ?? 0
         #expect(exitCount > 0, "no vCPU exits for guest in /metrics: \(metrics)")
+        // The console is a 16550 on ports, so port I/O exits are among the reasons.
+        let ioExits = metrics.split(separator: "\n")
+            .first { $0.hasPrefix(#"swifthv_vcpu_exits_by_reason_total{vm="guest",vcpu="0",reason="io"} "#) }
+            .flatMap { $0.split(separator: " ").last }.flatMap { UInt64($0) } ?? 0
+        #expect(ioExits > 0, "no port I/O exits by reason for guest in /metrics: \(metrics)")
 
         // Pause: the guest stops running (typed input is not echoed), a graceful stop is refused
         // (the paused guest cannot shut down), resume lets it run and the echo arrives.

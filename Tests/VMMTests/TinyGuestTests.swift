@@ -55,6 +55,10 @@ struct TinyGuestTests {
         let reason = try TinyGuest.run(machine, MachineIO(portIO: pio, mmio: mmio, msrHandler: TestMSRs()))
         #expect(reason == .powerOff)
         #expect(ports.values(at: 0xe7) == [3, 13, 0x30, 0x31])
+        // Four OUTs to 0xe7 at least; the reasons add up to the total.
+        let statistics = machine.statistics[0]
+        #expect((statistics.exitsByReason["io"] ?? 0) >= 4)
+        #expect(statistics.exitsByReason.values.reduce(0, +) == statistics.exits)
         if HostCompatibility.resolve().kind == .nestedPVM {
             // int3 and fwait went through the user-space fallback here.
             #expect(machine.statistics[0].emulatedInstructions == 2)

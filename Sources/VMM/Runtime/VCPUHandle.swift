@@ -23,6 +23,9 @@ public final class VCPUHandle: Sendable {
     /// thread re-checks `paused` after every wake-up.
     private let wake = DispatchSemaphore(value: 0)
     private let exitCount = Atomic<UInt64>(0)
+    /// Exits per `VMExitCategory.ordinal`; written by the vCPU thread only, read by status
+    /// requests (an uncontended lock costs far less than the exit it counts).
+    private let exitsByCategory = Mutex([UInt64](repeating: 0, count: VMExitCategory.allCases.count))
     private let emulatedCount = Atomic<UInt64>(0)
     private struct ThreadState {
         var thread: pthread_t?
@@ -73,10 +76,18 @@ public final class VCPUHandle: Sendable {
     public var statistics: VCPUStatistics {
         VCPUStatistics(
             index: index, exits: exitCount.load(ordering: .relaxed),
-            emulatedInstructions: emulatedCount.load(ordering: .relaxed))
+            emulatedInstructions: emulatedCount.load(ordering: .relaxed),
+            exitsByReason: exitsByCategory.withLock { counts in
+                Dictionary(uniqueKeysWithValues: VMExitCategory.allCases.compactMap { c in
+                    counts[c.ordinal] == 0 ? nil : (c.rawValue, counts[c.ordinal])
+                })
+            })
     }
 
-    func countExit() { exitCount.add(1, ordering: .relaxed) }
+    func countExit(_ category: VMExitCategory) {
+        exitCount.add(1, ordering: .relaxed)
+        exitsByCategory.withLock { $0[category.ordinal] &+= 1 }
+    }
     func countEmulated() { emulatedCount.add(1, ordering: .relaxed) }
 
     /// Called on the vCPU thread once its page is registered for kicks.
@@ -100,4 +111,7 @@ public struct VCPUStatistics: Sendable, Hashable {
     public let exits: UInt64
     /// Instructions emulated by `EmulationFallback` (int3, clac, stac, fwait).
     public let emulatedInstructions: UInt64
+    /// Exits by `VMExitCategory` raw value (`io`, `mmio`, `msr`, `interrupted`, ...); reasons not
+    /// seen yet are absent.
+    public let exitsByReason: [String: UInt64]
 }

@@ -66,7 +66,7 @@ struct VCPUContext: Sendable {
             } catch {
                 return .error(describe("\(error)", cpuio))
             }
-            handle.countExit()
+            handle.countExit(exit.category)
             do throws(KVMError) {
                 switch VMM.handle(exit, io: cpuio) {
                 case .resume(let completion):

@@ -66,11 +66,12 @@ final class WorkerControlServer: Sendable {
         let vm = self.vm
         let paused = vm.isPaused
         let phase = stopping.load(ordering: .relaxed) ? "stopping" : paused ? "paused" : "running"
+        let statistics = vm.machine.statistics
         return WorkerStatus(
             pid: getpid(), vmName: vm.configuration.name, phase: phase,
             uptimeSeconds: Date().timeIntervalSince(started),
             gracefulShutdownAvailable: vm.hyperV?.integrationServices.shutdown != nil,
-            paused: paused, vcpuExits: vm.machine.statistics.map(\.exits))
+            paused: paused, vcpuExits: statistics.map(\.exits), vcpuExitsByReason: statistics.map(\.exitsByReason))
     }
 
     private func send(_ message: ControlMessage, on connection: UnixSocket) throws {

@@ -20,6 +20,8 @@ final class MemoryFile: DiskFile {
     func sync() throws {}
     func punchHole(at offset: UInt64, length: UInt64) throws -> Bool { false }
     func allocatedBytes() throws -> UInt64 { try size() }
+    var identity: String { "fuzz-input" }
+    var isReadOnly: Bool { true }
 }
 
 enum MemoryFileError: Error { case readOnly }
