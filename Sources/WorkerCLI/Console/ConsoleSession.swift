@@ -77,7 +77,12 @@ final class ConsoleSession: Sendable {
     /// Returns the signal sources; the caller keeps them alive while the VM runs.
     /// Prints the integration services' state on standard error.
     func printStatus() {
-        for line in vm?.integrationServicesReport() ?? ["the VM is not running"] { WorkerLog.say(line) }
+        guard let vm else { return WorkerLog.say("the VM is not running") }
+        for line in vm.integrationServicesReport() { WorkerLog.say(line) }
+        for s in vm.machine.statistics {
+            let reasons = s.exitsByReason.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            WorkerLog.say("vcpu \(s.index): \(s.exits) exits (\(reasons))")
+        }
     }
 
     /// Asks the guest to shut down; says why not when it cannot.
