@@ -78,18 +78,20 @@ public final class NetworkAdapter: VMBusDevice {
     public func opened(channel: ChannelEndpoint) {
         state.withLock { state in
             // A reopen (MTU change, driver reload) starts the protocol over; counters carry on.
-            let statistics = state.statistics
+            let (statistics, paused) = (state.statistics, state.deliveryPaused)
             state = AdapterState()
             state.endpoint = channel
             state.statistics = statistics
+            state.deliveryPaused = paused
         }
     }
 
     public func closed(channel: ChannelEndpoint) {
         state.withLock { state in
-            let statistics = state.statistics
+            let (statistics, paused) = (state.statistics, state.deliveryPaused)
             state = AdapterState()
             state.statistics = statistics
+            state.deliveryPaused = paused
         }
     }
 
@@ -272,7 +274,7 @@ public final class NetworkAdapter: VMBusDevice {
     /// Called by the backend with a frame from the host network.
     public func receiveFrame(_ frame: [UInt8]) {
         state.withLock { state in
-            guard state.rndisInitialized, state.packetFilter != 0, state.receive != nil else {
+            guard !state.deliveryPaused, state.rndisInitialized, state.packetFilter != 0, state.receive != nil else {
                 state.statistics.rxDrops += 1
                 return
             }
@@ -421,4 +423,7 @@ struct AdapterState: Sendable {
     var pendingControl: [[UInt8]] = []
     var pendingCompletions: [(UInt64, [UInt8])] = []
     var statistics = NetworkAdapterStatistics()
+    /// Set while a save is in progress: host frames are dropped (counted), so nothing is written
+    /// into guest RAM behind the saved state. Survives reopen.
+    var deliveryPaused = false
 }
