@@ -56,6 +56,8 @@ extension HeartbeatService {
     /// `resumeTimer()` or a restore.
     public func pauseTimer() {
         state.withLock { $0.generation += 1 }
+        // A tick that passed its generation check before the bump finishes before we return.
+        timer.sync {}
     }
 
     /// Restarts the internal timer after `pauseTimer()` when the channel is open.
