@@ -213,31 +213,16 @@ extension VMBusHost {
     private func restoredChannel(
         _ record: ChannelRecord, _ saved: VMBusHostSavedState.RingState, state: HostState, component: String
     ) throws(HyperVSavedStateError) -> ActiveChannel {
-        guard let gpadl = state.gpadls[saved.gpadl], gpadl.relID == record.relID else {
-            throw HyperVSavedStateError(component, "ring GPADL 0x\(String(saved.gpadl, radix: 16)) does not exist for it")
-        }
-        guard saved.targetVP < configuration.vpCount else {
-            throw HyperVSavedStateError(component, "target VP \(saved.targetVP)")
-        }
-        let pages = gpadl.pageNumbers
-        let split = saved.downstreamPageOffset
-        guard gpadl.isPageAligned, split >= 2, pages.count - split >= 2 else {
-            throw HyperVSavedStateError(component, "ring of \(pages.count) pages split at \(split)")
-        }
-        do throws(RingError) {
-            let reader = try RingReader(
-                ring: GuestRing(memory: memory, pages: pages[0..<split]),
-                maxPacketSize: record.device.offer.maxIncomingPacketSize, readIndex: saved.readIndex)
-            let writer = try RingWriter(ring: GuestRing(memory: memory, pages: pages[split...]), writeIndex: saved.writeIndex)
-            let endpoint = ChannelEndpoint(
-                relID: record.relID, connectionID: Self.channelConnectionIDBase + record.relID, memory: memory,
-                writer: writer, reader: reader, targetVP: saved.targetVP, port: port, sint: VMBusConnectionID.messageSINT)
-            endpoint.state.withLock { $0.waitingForSpace = saved.waitingForSpace }
-            let channel = ActiveChannel(endpoint: endpoint, device: record.device, queue: record.queue, logger: logger)
-            if saved.faulted { endpoint.close() }
-            return channel
+        let channel: ActiveChannel
+        do throws(ChannelSetupError) {
+            channel = try makeChannel(
+                record, ringGPADL: saved.gpadl, split: saved.downstreamPageOffset, targetVP: saved.targetVP, state: state,
+                indices: (saved.readIndex, saved.writeIndex))
         } catch {
-            throw HyperVSavedStateError(component, "\(error)")
+            throw HyperVSavedStateError(component, error.reason)
         }
+        channel.endpoint.state.withLock { $0.waitingForSpace = saved.waitingForSpace }
+        if saved.faulted { channel.endpoint.close() }
+        return channel
     }
 }
