@@ -98,10 +98,7 @@ extension NetworkAdapter {
             send = buffer
         }
         state.withLock { s in
-            let paused = s.deliveryPaused
-            s = AdapterState()
-            s.deliveryPaused = paused
-            s.endpoint = channel
+            s.restart(endpoint: channel)
             s.nvspVersion = saved.nvspVersion
             s.receive = receive
             s.send = send

@@ -78,20 +78,13 @@ public final class NetworkAdapter: VMBusDevice {
     public func opened(channel: ChannelEndpoint) {
         state.withLock { state in
             // A reopen (MTU change, driver reload) starts the protocol over; counters carry on.
-            let (statistics, paused) = (state.statistics, state.deliveryPaused)
-            state = AdapterState()
-            state.endpoint = channel
-            state.statistics = statistics
-            state.deliveryPaused = paused
+            state.restart(endpoint: channel)
         }
     }
 
     public func closed(channel: ChannelEndpoint) {
         state.withLock { state in
-            let (statistics, paused) = (state.statistics, state.deliveryPaused)
-            state = AdapterState()
-            state.statistics = statistics
-            state.deliveryPaused = paused
+            state.restart(endpoint: nil)
         }
     }
 
@@ -426,4 +419,14 @@ struct AdapterState: Sendable {
     /// Set while a save is in progress: host frames are dropped (counted), so nothing is written
     /// into guest RAM behind the saved state. Survives reopen.
     var deliveryPaused = false
+
+    /// Starts the protocol over on `endpoint` (open, close, restore); counters and the save
+    /// pause carry on.
+    mutating func restart(endpoint: ChannelEndpoint?) {
+        let (statistics, paused) = (self.statistics, deliveryPaused)
+        self = AdapterState()
+        self.endpoint = endpoint
+        self.statistics = statistics
+        deliveryPaused = paused
+    }
 }
