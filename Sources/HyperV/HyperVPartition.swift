@@ -35,7 +35,10 @@ public final class HyperVPartition: Sendable {
     private let events: HyperVEventHandlers
     private let guestTSC: (@Sendable (Int) -> UInt64)?
     private let createdAt = ContinuousClock.now
-    private let state: Mutex<PartitionState>
+    /// Added (wrapping) to the host-clock reference time, so a restored partition continues from
+    /// the saved reference time instead of restarting at 0 (see `continueReferenceTime`).
+    private let referenceBias = Atomic<UInt64>(0)
+    let state: Mutex<PartitionState>
     let logger: Logger
     private let unknownMSRs = LogOnce<UInt32>()
     let logOnce = LogOnce<String>()
@@ -231,14 +234,27 @@ public final class HyperVPartition: Sendable {
     /// reference TSC page would use, so both agree if one is added later).
     public func referenceTime(vp: Int) -> UInt64 {
         guard let guestTSC else {
-            let elapsed = ContinuousClock.now - createdAt
-            let (seconds, attoseconds) = elapsed.components
-            return UInt64(max(seconds, 0)) &* 10_000_000 &+ UInt64(max(attoseconds, 0) / 100_000_000_000)
+            return hostClockReferenceTime() &+ referenceBias.load(ordering: .relaxed)
         }
         let (high, low) = guestTSC(vp).multipliedFullWidth(by: 10_000_000)
         let hz = configuration.tscFrequencyHz
         // The quotient overflows only after 2^64 × 100 ns (58,000 years); saturate rather than trap.
         guard high < hz else { return .max }
         return hz.dividingFullWidth((high, low)).quotient
+    }
+
+    /// 100 ns units since this partition was created, from the host's monotonic clock.
+    private func hostClockReferenceTime() -> UInt64 {
+        let elapsed = ContinuousClock.now - createdAt
+        let (seconds, attoseconds) = elapsed.components
+        return UInt64(max(seconds, 0)) &* 10_000_000 &+ UInt64(max(attoseconds, 0) / 100_000_000_000)
+    }
+
+    /// Makes the host-clock reference time read `time` now and run on from there (restore).
+    /// With a `guestTSC` source the counter follows the guest TSC, which the machine side
+    /// restores, so nothing is adjusted.
+    func continueReferenceTime(from time: UInt64) {
+        guard guestTSC == nil else { return }
+        referenceBias.store(time &- hostClockReferenceTime(), ordering: .relaxed)
     }
 }

@@ -15,6 +15,9 @@ struct MessageFIFO: Sendable {
 
     mutating func append(_ message: QueuedMessage) { items.append(message) }
 
+    /// The queued messages, oldest first (saved state).
+    var elements: ArraySlice<QueuedMessage> { items[head...] }
+
     mutating func removeFirst() -> QueuedMessage? {
         guard !isEmpty else { return nil }
         let message = items[head]

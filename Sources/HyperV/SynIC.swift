@@ -53,10 +53,10 @@ public final class SynIC: SynICMessagePort {
     /// that never frees its slot must not make the host allocate without bound.
     public let maxQueuedMessagesPerSINT: Int
 
-    private let memory: GuestMemory
+    let memory: GuestMemory
     private let sink: any SynICInterruptSink
     private let kick: @Sendable (UInt32) -> Void
-    private let vps: [VPBox]
+    let vps: [VPBox]
     private let logger: Logger
     private let logOnce = LogOnce<String>()
     /// Test seam: runs between seeing a slot busy and marking it pending, where a guest on

@@ -74,9 +74,10 @@ struct Fixture {
 
     init(
         vpCount: Int = 2, offerCrashMSRs: Bool = true, maxQueued: Int = 4096, guestTSC: (@Sendable (Int) -> UInt64)? = nil,
-        repHypercalls: [UInt16: RepHypercall] = [:], onKick: (@Sendable (UInt32) -> Void)? = nil
+        repHypercalls: [UInt16: RepHypercall] = [:], memory: GuestMemory? = nil, onKick: (@Sendable (UInt32) -> Void)? = nil
     ) throws {
-        memory = GuestMemory.heapBacked(size: Self.ramSize)
+        self.memory = memory ?? GuestMemory.heapBacked(size: Self.ramSize)
+        let memory = self.memory
         let kicks = self.kicks
         synic = SynIC(vpCount: vpCount, memory: memory, interruptSink: sink, maxQueuedMessagesPerSINT: maxQueued) { vp in
             if let onKick { onKick(vp) } else { kicks.withLock { $0.append(vp) } }

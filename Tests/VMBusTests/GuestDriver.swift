@@ -38,8 +38,8 @@ final class GuestDriver {
     let host: any HypercallMessageHandler
     let synic: FakeSynIC
     var messageConnectionID: UInt32 = 1
-    private var nextFreePage: UInt64 = 0x100  // 1 MiB
-    private var nextGPADL: UInt32 = 0xE1E10
+    var nextFreePage: UInt64 = 0x100  // 1 MiB
+    var nextGPADL: UInt32 = 0xE1E10
     let pageLimit: UInt64
 
     init(host: any HypercallMessageHandler, synic: FakeSynIC, memory: GuestMemory) {
@@ -302,6 +302,15 @@ final class GuestChannel {
         self.gpadl = gpadl
         self.outbound = outbound
         self.inbound = inbound
+    }
+
+    /// This channel as the same guest sees it after the VM was restored onto `driver` (a fresh
+    /// host on a copy of the RAM): same rings, same pages.
+    func restored(onto driver: GuestDriver) -> GuestChannel {
+        GuestChannel(
+            driver: driver, relid: relid, connectionID: connectionID, gpadl: gpadl,
+            outbound: GuestRingView(memory: driver.memory, pages: outbound.pages),
+            inbound: GuestRingView(memory: driver.memory, pages: inbound.pages))
     }
 
     func signalHost() {

@@ -52,6 +52,17 @@ import VirtualDisk
 
         /// Writes a GPA-direct packet (vmbus_sendpacket_mpb_desc) with its trailer.
         func sendGPADirect(_ payload: [UInt8], byteCount: UInt32, pfns: [UInt64], transactionID: UInt64) {
+            Self.sender(channel)(payload, byteCount, pfns, transactionID)
+        }
+
+        /// `sendGPADirect` on any guest channel (a restored one too).
+        static func sender(_ channel: GuestChannel) -> ([UInt8], UInt32, [UInt64], UInt64) -> Void {
+            { payload, byteCount, pfns, transactionID in
+                Self.writeGPADirect(channel, payload, byteCount: byteCount, pfns: pfns, transactionID: transactionID)
+            }
+        }
+
+        static func writeGPADirect(_ channel: GuestChannel, _ payload: [UInt8], byteCount: UInt32, pfns: [UInt64], transactionID: UInt64) {
             let header = 32 + 8 * pfns.count
             let len = (header + payload.count + 7) & ~7
             var p = Bytes(count: len)

@@ -56,8 +56,9 @@ struct Harness {
     let host: VMBusHost
     let guest: GuestDriver
 
-    init(memoryMiB: UInt64 = 8, configuration: VMBusHostConfiguration = .init(vpCount: 2)) {
-        memory = GuestMemory.heapBacked(size: memoryMiB << 20)
+    init(memoryMiB: UInt64 = 8, configuration: VMBusHostConfiguration = .init(vpCount: 2), memory: GuestMemory? = nil) {
+        self.memory = memory ?? GuestMemory.heapBacked(size: memoryMiB << 20)
+        let memory = self.memory
         host = VMBusHost(memory: memory, port: synic, configuration: configuration)
         guest = GuestDriver(host: host, synic: synic, memory: memory)
     }

@@ -87,7 +87,7 @@ public final class HeartbeatService: VMBusDevice {
         if let interval { scheduleTick(after: interval, generation: generation) }
     }
 
-    private func scheduleTick(after interval: DispatchTimeInterval, generation: Int) {
+    func scheduleTick(after interval: DispatchTimeInterval, generation: Int) {
         timer.asyncAfter(deadline: .now() + interval) { [weak self] in
             guard let self, self.state.withLock({ $0.generation }) == generation else { return }
             self.tick()

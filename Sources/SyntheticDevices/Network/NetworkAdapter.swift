@@ -78,18 +78,13 @@ public final class NetworkAdapter: VMBusDevice {
     public func opened(channel: ChannelEndpoint) {
         state.withLock { state in
             // A reopen (MTU change, driver reload) starts the protocol over; counters carry on.
-            let statistics = state.statistics
-            state = AdapterState()
-            state.endpoint = channel
-            state.statistics = statistics
+            state.restart(endpoint: channel)
         }
     }
 
     public func closed(channel: ChannelEndpoint) {
         state.withLock { state in
-            let statistics = state.statistics
-            state = AdapterState()
-            state.statistics = statistics
+            state.restart(endpoint: nil)
         }
     }
 
@@ -272,7 +267,7 @@ public final class NetworkAdapter: VMBusDevice {
     /// Called by the backend with a frame from the host network.
     public func receiveFrame(_ frame: [UInt8]) {
         state.withLock { state in
-            guard state.rndisInitialized, state.packetFilter != 0, state.receive != nil else {
+            guard !state.deliveryPaused, state.rndisInitialized, state.packetFilter != 0, state.receive != nil else {
                 state.statistics.rxDrops += 1
                 return
             }
@@ -421,4 +416,17 @@ struct AdapterState: Sendable {
     var pendingControl: [[UInt8]] = []
     var pendingCompletions: [(UInt64, [UInt8])] = []
     var statistics = NetworkAdapterStatistics()
+    /// Set while a save is in progress: host frames are dropped (counted), so nothing is written
+    /// into guest RAM behind the saved state. Survives reopen.
+    var deliveryPaused = false
+
+    /// Starts the protocol over on `endpoint` (open, close, restore); counters and the save
+    /// pause carry on.
+    mutating func restart(endpoint: ChannelEndpoint?) {
+        let (statistics, paused) = (self.statistics, deliveryPaused)
+        self = AdapterState()
+        self.endpoint = endpoint
+        self.statistics = statistics
+        deliveryPaused = paused
+    }
 }

@@ -46,5 +46,17 @@ struct ReceiveBuffer: Sendable {
         return true
     }
 
+    /// The sections lent to the guest now, ascending (saved state).
+    var lentSections: [UInt32] { lent.indices.filter { lent[$0] }.map { UInt32($0) } }
+
+    /// Marks `section` lent again (restore).
+    /// - Returns: false when it is out of range or already lent.
+    mutating func markLent(_ section: UInt32) -> Bool {
+        guard Int(section) < sectionCount, !lent[Int(section)], let index = free.firstIndex(of: section) else { return false }
+        free.remove(at: index)
+        lent[Int(section)] = true
+        return true
+    }
+
     static func transactionID(section: UInt32) -> UInt64 { transactionTag | UInt64(section) }
 }

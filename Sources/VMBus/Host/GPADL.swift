@@ -51,6 +51,20 @@ struct PendingGPADL: Sendable {
         bytes = Array(header.rangeBytes.prefix(bufferLength))
     }
 
+    /// A GPADL restored mid-assembly from saved state, checked as a header would be.
+    init(handle: UInt32, relID: UInt32, rangeCount: Int, bufferLength: Int, bytes: [UInt8]) throws(GPADLError) {
+        guard rangeCount >= 1, bufferLength % 8 == 0, bufferLength >= 16 * rangeCount, bufferLength <= Int(UInt16.max),
+            bytes.count <= bufferLength
+        else {
+            throw .malformed("range count \(rangeCount), range buffer length \(bufferLength), \(bytes.count) bytes")
+        }
+        self.handle = handle
+        self.relID = relID
+        self.rangeCount = rangeCount
+        self.bufferLength = bufferLength
+        self.bytes = bytes
+    }
+
     var isComplete: Bool { bytes.count == bufferLength }
 
     /// Appends a GPADL_BODY's bytes.

@@ -295,32 +295,16 @@ public final class VMBusHost: HypercallMessageHandler {
         guard var record = state.channels[message.childRelID], record.phase == .offered else {
             return fail("channel not offered or already open")
         }
-        guard let gpadl = state.gpadls[message.ringBufferGPADL], gpadl.relID == message.childRelID else {
-            return fail("no GPADL 0x\(String(message.ringBufferGPADL, radix: 16)) for this channel")
-        }
-        guard message.targetVP < configuration.vpCount else { return fail("target VP \(message.targetVP)") }
-        let pages = gpadl.pageNumbers
-        let split = Int(message.downstreamRingBufferPageOffset)
-        guard gpadl.isPageAligned, split >= 2, pages.count - split >= 2 else {
-            return fail("ring of \(pages.count) pages split at \(split)")
-        }
         let channel: ActiveChannel
-        do throws(RingError) {
-            // Page 0 onwards: guest → host; from `split`: host → guest.
-            let reader = try RingReader(
-                ring: GuestRing(memory: memory, pages: pages[0..<split]),
-                maxPacketSize: record.device.offer.maxIncomingPacketSize)
-            let writer = try RingWriter(ring: GuestRing(memory: memory, pages: pages[split...]))
-            let endpoint = ChannelEndpoint(
-                relID: record.relID, connectionID: Self.channelConnectionIDBase + record.relID, memory: memory,
-                writer: writer, reader: reader, targetVP: message.targetVP, port: port,
-                sint: VMBusConnectionID.messageSINT)
-            channel = ActiveChannel(endpoint: endpoint, device: record.device, queue: record.queue, logger: logger)
+        do throws(ChannelSetupError) {
+            channel = try makeChannel(
+                record, ringGPADL: message.ringBufferGPADL, split: Int(message.downstreamRingBufferPageOffset),
+                targetVP: message.targetVP, state: state)
         } catch {
-            return fail("\(error)")
+            return fail(error.reason)
         }
         record.runtime = .open(channel)
-        record.ringGPADL = gpadl.handle
+        record.ringGPADL = message.ringBufferGPADL
         state.channels[record.relID] = record
         post(OpenChannelResult(childRelID: message.childRelID, openID: message.openID, status: .success), state: state)
         let device = record.device
@@ -360,6 +344,48 @@ public final class VMBusHost: HypercallMessageHandler {
     }
 
     // MARK: Helpers (lock held)
+
+    /// Why a channel's ring cannot be set up (the reason goes to the log or a saved-state error).
+    struct ChannelSetupError: Error {
+        let reason: String
+    }
+
+    /// Builds an open channel over the pages of GPADL `ringGPADL`: guest → host from page 0,
+    /// host → guest from `split`. `indices` resumes the host's private indices (restore); without
+    /// them they are read from the ring headers (OPENCHANNEL).
+    func makeChannel(
+        _ record: ChannelRecord, ringGPADL handle: UInt32, split: Int, targetVP: UInt32, state: HostState,
+        indices: (read: UInt32, write: UInt32)? = nil
+    ) throws(ChannelSetupError) -> ActiveChannel {
+        guard let gpadl = state.gpadls[handle], gpadl.relID == record.relID else {
+            throw ChannelSetupError(reason: "no GPADL 0x\(String(handle, radix: 16)) for this channel")
+        }
+        guard targetVP < configuration.vpCount else { throw ChannelSetupError(reason: "target VP \(targetVP)") }
+        let pages = gpadl.pageNumbers
+        guard gpadl.isPageAligned, split >= 2, pages.count - split >= 2 else {
+            throw ChannelSetupError(reason: "ring of \(pages.count) pages split at \(split)")
+        }
+        do throws(RingError) {
+            let inbound = GuestRing(memory: memory, pages: pages[0..<split])
+            let outbound = GuestRing(memory: memory, pages: pages[split...])
+            let maxPacketSize = record.device.offer.maxIncomingPacketSize
+            let reader: RingReader
+            let writer: RingWriter
+            if let indices {
+                reader = try RingReader(ring: inbound, maxPacketSize: maxPacketSize, readIndex: indices.read)
+                writer = try RingWriter(ring: outbound, writeIndex: indices.write)
+            } else {
+                reader = try RingReader(ring: inbound, maxPacketSize: maxPacketSize)
+                writer = try RingWriter(ring: outbound)
+            }
+            let endpoint = ChannelEndpoint(
+                relID: record.relID, connectionID: Self.channelConnectionIDBase + record.relID, memory: memory,
+                writer: writer, reader: reader, targetVP: targetVP, port: port, sint: VMBusConnectionID.messageSINT)
+            return ActiveChannel(endpoint: endpoint, device: record.device, queue: record.queue, logger: logger)
+        } catch {
+            throw ChannelSetupError(reason: "\(error)")
+        }
+    }
 
     /// Closes the channel if open and tells its device on the device's queue.
     private func closeChannel(_ record: inout ChannelRecord, reason: String) {

@@ -23,6 +23,14 @@ struct RingReader: Sendable {
         readIndex = read
     }
 
+    /// A reader resuming at a saved private read index (restore); the shared indices are
+    /// validated as on open.
+    init(ring: GuestRing, maxPacketSize: Int, readIndex: UInt32) throws(RingError) {
+        try self.init(ring: ring, maxPacketSize: maxPacketSize)
+        guard ring.validIndex(readIndex) else { throw .corrupt("saved read index \(readIndex) outside \(ring.dataSize)") }
+        self.readIndex = readIndex
+    }
+
     /// Bytes the guest has written and the host has not read yet.
     func bytesAvailable() throws(RingError) -> UInt32 {
         let write = try ring.load(RingBufferLayout.writeIndexOffset)

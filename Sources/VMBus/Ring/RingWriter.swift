@@ -21,6 +21,13 @@ struct RingWriter: Sendable {
         writeIndex = write
     }
 
+    /// A writer resuming at a saved private write index (restore).
+    init(ring: GuestRing, writeIndex: UInt32) throws(RingError) {
+        try self.init(ring: ring)
+        guard ring.validIndex(writeIndex) else { throw .corrupt("saved write index \(writeIndex) outside \(ring.dataSize)") }
+        self.writeIndex = writeIndex
+    }
+
     /// Free bytes, from the guest's read index (validated).
     func bytesFree() throws(RingError) -> UInt32 {
         let read = try ring.load(RingBufferLayout.readIndexOffset)

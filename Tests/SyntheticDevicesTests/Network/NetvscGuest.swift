@@ -41,8 +41,9 @@ struct NetHarness {
     let host: VMBusHost
     let guest: NetGuestDriver
 
-    init(memoryMiB: UInt64 = 16) {
-        memory = GuestMemory.heapBacked(size: memoryMiB << 20)
+    init(memoryMiB: UInt64 = 16, memory: GuestMemory? = nil) {
+        self.memory = memory ?? GuestMemory.heapBacked(size: memoryMiB << 20)
+        let memory = self.memory
         host = VMBusHost(memory: memory, port: synic, configuration: .init(vpCount: 1))
         guest = NetGuestDriver(host: host, synic: synic, memory: memory)
     }
@@ -86,6 +87,29 @@ final class NetvscGuest {
         h.host.waitForIdle()
         channel = try #require(h.guest.open(offer: offer, sendPages: 32, receivePages: 32).0)
         h.host.waitForIdle()
+    }
+
+    /// The same guest driver state after the VM was saved and restored onto `h` (a fresh host
+    /// on a copy of the RAM): rings and buffers are where they were; nothing is renegotiated.
+    init(restoring previous: NetvscGuest, onto h: NetHarness) {
+        self.h = h
+        offer = previous.offer
+        h.guest.messageConnectionID = previous.h.guest.messageConnectionID
+        h.guest.nextFreePage = previous.h.guest.nextFreePage
+        let old = previous.channel
+        channel = NetGuestChannel(
+            driver: h.guest, relid: old.relid, connectionID: old.connectionID, gpadl: old.gpadl,
+            outbound: NetGuestRingView(memory: h.memory, pages: old.outbound.pages),
+            inbound: NetGuestRingView(memory: h.memory, pages: old.inbound.pages))
+        nextTID = previous.nextTID
+        nextRequestID = previous.nextRequestID
+        receivePages = previous.receivePages
+        receiveGPADL = previous.receiveGPADL
+        sendPages = previous.sendPages
+        receiveSectionSize = previous.receiveSectionSize
+        receiveSectionCount = previous.receiveSectionCount
+        sendSectionSize = previous.sendSectionSize
+        uncompleted = previous.uncompleted
     }
 
     func tid() -> UInt64 {

@@ -39,7 +39,7 @@ final class NetGuestDriver {
     let host: any HypercallMessageHandler
     let synic: NetFakeSynIC
     var messageConnectionID: UInt32 = 1
-    private var nextFreePage: UInt64 = 0x100  // 1 MiB
+    var nextFreePage: UInt64 = 0x100  // 1 MiB
     private var nextGPADL: UInt32 = 0xE1E10
     let pageLimit: UInt64
 
