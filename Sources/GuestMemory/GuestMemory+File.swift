@@ -68,8 +68,9 @@ extension GuestMemory {
     }
 
     /// Reads RAM written by `writeSparse` from `fd` at `offset`. Only the file's data extents
-    /// are read (`SEEK_DATA`/`SEEK_HOLE`); holes stay as they are, so call it on fresh (zero)
-    /// memory. The file must hold `totalSize` bytes from `offset`.
+    /// are read (`SEEK_DATA`/`SEEK_HOLE`); the holes' guest pages are zeroed (anonymous memory:
+    /// `MADV_DONTNEED`, so untouched pages stay uncommitted). The file must hold `totalSize`
+    /// bytes from `offset`.
     public func readSparse(fromFileDescriptor fd: Int32, at offset: UInt64) throws(GuestMemoryFileError) {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw GuestMemoryFileError("fstat", errno: errno) }
@@ -86,13 +87,18 @@ extension GuestMemory {
             while position < end {
                 let data = lseek(fd, off_t(position), seekData)
                 if data < 0 {
-                    if errno == ENXIO { break }  // only a hole remains
+                    if errno == ENXIO {  // only a hole remains
+                        zero(base + Int(position - fileOffset), Int(end - position))
+                        position = end
+                        break
+                    }
                     // No SEEK_DATA on this file system: read everything.
                     try readAll(fd, base + Int(position - fileOffset), Int(end - position), position)
                     break
                 }
-                let dataStart = UInt64(data)
-                if dataStart >= end { break }
+                let dataStart = Swift.min(UInt64(data), end)
+                zero(base + Int(position - fileOffset), Int(dataStart - position))
+                if dataStart >= end { position = end; break }
                 let hole = lseek(fd, off_t(dataStart), seekHole)
                 let dataEnd = hole < 0 ? end : Swift.min(UInt64(hole), end)
                 try readAll(fd, base + Int(dataStart - fileOffset), Int(dataEnd - dataStart), dataStart)
@@ -100,6 +106,17 @@ extension GuestMemory {
             }
             fileOffset = end
         }
+    }
+
+    /// Zeroes `count` bytes of a region (page-aligned for anonymous memory, as holes are).
+    private func zero(_ p: UnsafeMutableRawPointer, _ count: Int) {
+        guard count > 0 else { return }
+        if backing == .mmap, Int(bitPattern: p) % Self.filePageSize == 0, count % Self.filePageSize == 0,
+            madvise(p, count, MADV_DONTNEED) == 0
+        {
+            return
+        }
+        memset(p, 0, count)
     }
 }
 

@@ -29,6 +29,9 @@ public final class VCPUHandle: Sendable {
         var alive = false
     }
     private let state = Mutex(ThreadState())
+    /// Work for the vCPU thread while it is paused (state capture): the `VCPU` never leaves its
+    /// thread, so other threads send closures to it.
+    private let work = Mutex<[@Sendable (VCPU) -> Void]>([])
 
     init(index: Int) { self.index = index }
 
@@ -57,9 +60,30 @@ public final class VCPUHandle: Sendable {
         wake.signal()
     }
 
-    /// Called on the vCPU thread: blocks while paused (returns at once otherwise, or on stop).
-    func waitWhilePaused() {
-        while isPaused && !stopRequested { wake.wait() }
+    /// Called on the vCPU thread: blocks while paused (returns at once otherwise, or on stop),
+    /// running the work `perform` queued.
+    func waitWhilePaused(_ vcpu: VCPU) {
+        runPendingWork(vcpu)
+        while isPaused && !stopRequested {
+            wake.wait()
+            runPendingWork(vcpu)
+        }
+    }
+
+    /// Runs `body` on the vCPU thread the next time it is out of `KVM_RUN` (at once when it
+    /// is paused). The caller waits for its own result.
+    func perform(_ body: @escaping @Sendable (VCPU) -> Void) {
+        work.withLock { $0.append(body) }
+        wake.signal()
+        kick()
+    }
+
+    func runPendingWork(_ vcpu: VCPU) {
+        let pending = work.withLock { w -> [@Sendable (VCPU) -> Void] in
+            defer { w.removeAll() }
+            return w
+        }
+        for body in pending { body(vcpu) }
     }
 
     /// Interrupts `KVM_RUN` (or makes the next one return at once).

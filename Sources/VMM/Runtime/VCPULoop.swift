@@ -22,8 +22,16 @@ struct VCPUContext: Sendable {
                 // Marked gone (no more kicks) before the page is released with `vcpu`.
                 defer { handle.detach() }
                 try configure(vcpu)
-                machine.vcpuConfigured()
-                if index == 0 { machine.waitForAllVCPUs(handle) }
+                if let saved = machine.configuration.restore {
+                    // Every vCPU waits for all to be restored, and vCPU 0 restores the VM-wide
+                    // in-kernel devices and the clock last, so no vCPU runs on half a state.
+                    if index == 0 { try machine.vm.restoreVMState(saved.kernel) }
+                    machine.vcpuConfigured()
+                    machine.waitForAllVCPUs(handle)
+                } else {
+                    machine.vcpuConfigured()
+                    if index == 0 { machine.waitForAllVCPUs(handle) }
+                }
                 return runLoop(vcpu)
             }
         } catch {
@@ -35,6 +43,14 @@ struct VCPUContext: Sendable {
     private func configure(_ vcpu: VCPU) throws(KVMError) {
         let config = machine.configuration
         try vcpu.setCPUID(Machine.cpuid(config.cpuid, vcpu: index, count: config.vcpuCount))
+        if let saved = config.restore {
+            let refused = try vcpu.restoreState(saved.vcpus[index])
+            if !refused.isEmpty {
+                machine.logger.warning(
+                    "vCPU \(index): KVM refused saved MSRs \(refused.map { "0x" + String($0, radix: 16) })")
+            }
+            return
+        }
         try vcpu.configureLegacyLINT()
         // Fast strings on, as firmware leaves it (Linux on Intel drops ERMS/REP_GOOD without it).
         do throws(KVMError) {
@@ -57,7 +73,7 @@ struct VCPUContext: Sendable {
     private func runLoop(_ vcpu: VCPU) -> StopReason? {
         let cpuio = VCPUIO(vcpu: vcpu, io: io, logger: machine.logger)
         while !handle.stopRequested {
-            handle.waitWhilePaused()
+            handle.waitWhilePaused(vcpu)
             if handle.stopRequested { break }
             io.beforeEntry?(index)
             let exit: VMExit

@@ -1,0 +1,63 @@
+import Chipset
+import Dispatch
+import Foundation
+
+extension VMInstance {
+    /// Save-VM: pauses the vCPUs, captures vCPUs, in-kernel devices, platform devices (and the
+    /// Hyper-V stack), writes `path` atomically, then stops the machine with
+    /// `StopReason.saved(path)`. On failure the VM is resumed (if it was running) and keeps going.
+    /// Call it from a thread that may block (not the vCPU threads).
+    /// - Throws: `SavedStateError` saying what failed.
+    @discardableResult
+    public func save(to path: String) throws(SavedStateError) -> SavedStateStatistics {
+        let wasPaused = machine.isPaused
+        machine.pause()
+        do throws(SavedStateError) {
+            let started = DispatchTime.now()
+            let machineState: MachineState
+            do {
+                machineState = try machine.captureState()
+            } catch {
+                throw SavedStateError("cannot capture the vCPU state: \(error)")
+            }
+            let hyperVState = try saveHyperVState()
+            let saved = SavedVM(
+                fingerprint: SavedStateFingerprint(configuration), machine: machineState,
+                platform: platform.captureState(), hyperV: hyperVState)
+            let statistics = try SavedStateFile.write(saved, memory: memory, to: path)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
+            logger.info(
+                "saved to \(path) in \(Int(ms)) ms: \(statistics.fileBytes) bytes apparent, \(statistics.ramBytesStored) bytes of RAM stored"
+            )
+            machine.stop(.saved(path: path))
+            return statistics
+        } catch {
+            if !wasPaused { machine.resume() }
+            throw error
+        }
+    }
+
+    // MARK: Hyper-V (the one integration point with the Hyper-V stack's saved state)
+
+    /// The Hyper-V stack's saved state, or nil for a VM without Hyper-V.
+    /// INTEGRATION: once `HyperVStack.saveState() throws -> Data` is merged, return
+    /// `Array(try hyperV.saveState())` here (vCPUs are paused when this runs).
+    func saveHyperVState() throws(SavedStateError) -> [UInt8]? {
+        guard hyperV != nil else { return nil }
+        throw SavedStateError(
+            "saving a VM with Hyper-V enlightenments is not supported yet (the Hyper-V stack has no saved state in this build); run it with hyperV off (--no-hyper-v) to save it")
+    }
+
+    /// Applies the Hyper-V section of a saved state, before the first vCPU runs.
+    /// INTEGRATION: once `HyperVStack.restoreState(_ data: Data) throws` is merged, call
+    /// `try hyperV.restoreState(Data(bytes))` here.
+    func restoreHyperVState(_ bytes: [UInt8]?) throws(SavedStateError) {
+        switch (hyperV, bytes) {
+        case (nil, nil): return
+        case (nil, .some): throw SavedStateError("the saved state has a Hyper-V section but this VM runs without Hyper-V")
+        case (.some, nil): throw SavedStateError("the saved state has no Hyper-V section but this VM runs with Hyper-V")
+        case (.some, .some):
+            throw SavedStateError("restoring the Hyper-V stack's saved state is not supported yet in this build")
+        }
+    }
+}
