@@ -68,6 +68,9 @@ public struct RunCommand: ParsableCommand {
     @Option(help: "Start from this saved-state file (made by a save of the same configuration) instead of booting.")
     var restore: String?
 
+    @Option(help: "Where the console's Ctrl-] v saves the VM.")
+    var saveFile: String?
+
     @Option(help: "Serve the control channel (hvd) on this Unix socket; the worker becomes a session leader.")
     var controlSocket: String?
 
@@ -160,7 +163,7 @@ public struct RunCommand: ParsableCommand {
         let terminal = TerminalMode()
         defer { terminal.restore() }
         if terminal.isRaw { WorkerLog.say(ConsoleEscape.helpText) }
-        let session = ConsoleSession()
+        let session = ConsoleSession(savePath: saveFile)
         session.startInputRelay()
         let signalSources = session.installSignalHandlers()
         defer { withExtendedLifetime(signalSources) {} }
