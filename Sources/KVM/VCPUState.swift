@@ -35,6 +35,22 @@ public struct VCPUState: Codable, Sendable, Hashable {
     /// Every MSR of `KVM_GET_MSR_INDEX_LIST` that KVM could read back.
     public var msrs: [MSRValue]
 
+    public init(
+        regs: [UInt8], sregs: [UInt8], fpu: [UInt8], xsave: [UInt8]?, xcrs: [UInt8]?, debugRegs: [UInt8]?,
+        lapic: [UInt8], events: [UInt8], mpState: UInt32, msrs: [MSRValue]
+    ) {
+        self.regs = regs
+        self.sregs = sregs
+        self.fpu = fpu
+        self.xsave = xsave
+        self.xcrs = xcrs
+        self.debugRegs = debugRegs
+        self.lapic = lapic
+        self.events = events
+        self.mpState = mpState
+        self.msrs = msrs
+    }
+
     /// MSRs restored after the LAPIC, in this order (QEMU `kvm_put_tscdeadline_msr`): the TSC
     /// deadline is armed against the LAPIC timer mode the LAPIC state sets.
     static let afterLAPIC: Set<UInt32> = [0x6e0]

@@ -9,6 +9,12 @@ public struct VMKernelState: Codable, Sendable, Hashable {
     public var pit: [UInt8]?
     /// kvmclock in nanoseconds at save time (`KVM_GET_CLOCK`).
     public var clockNanoseconds: UInt64
+
+    public init(irqchips: [[UInt8]], pit: [UInt8]?, clockNanoseconds: UInt64) {
+        self.irqchips = irqchips
+        self.pit = pit
+        self.clockNanoseconds = clockNanoseconds
+    }
 }
 
 extension VirtualMachine {
