@@ -95,7 +95,7 @@ public enum SavedStateFile {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SavedStateError("cannot open the saved state \(path): \(errnoText())") }
         defer { close(fd) }
-        let header = try readBytes(fd, count: SavedStateContainer.headerSize, path: path)
+        let header = try readBytes(fd, count: SavedStateContainer.headerSize, path: path, allowShort: true)
         let length = try SavedStateContainer.metadataLength(header: header)
         let metadata = try readBytes(fd, count: length, path: path)
         let container = try SavedStateContainer.decode(metadata)
@@ -112,7 +112,11 @@ public enum SavedStateFile {
         return Reader(path: path, vm: try SavedVM(container), ramOffset: ramOffset, ramLength: ramLength)
     }
 
-    private static func readBytes(_ fd: Int32, count: Int, path: String) throws(SavedStateError) -> [UInt8] {
+    /// - Parameter allowShort: return fewer bytes at end of file (the header: a short file is
+    ///   then reported as foreign by the magic check, not as truncated).
+    private static func readBytes(_ fd: Int32, count: Int, path: String, allowShort: Bool = false) throws(SavedStateError)
+        -> [UInt8]
+    {
         let data: Data
         do {
             let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
@@ -121,7 +125,7 @@ public enum SavedStateFile {
         } catch {
             throw SavedStateError("cannot read \(path): \(error)")
         }
-        guard data.count == count else {
+        guard data.count == count || allowShort else {
             throw SavedStateError("the saved state \(path) is truncated (\(data.count) of \(count) metadata bytes)")
         }
         return Array(data)
