@@ -147,6 +147,7 @@ public final class VMInstance: Sendable {
             io = MachineIO(portIO: portIO, mmio: mmio)
         }
         if let saved {
+            let started = ContinuousClock.now
             do {
                 try saved.loadRAM(into: memory)
                 try platform.restoreState(saved.vm.platform)
@@ -154,6 +155,7 @@ public final class VMInstance: Sendable {
             } catch {
                 throw .step("restore \(saved.path)", error)
             }
+            logger.info("restored RAM and devices from \(saved.path) in \(ContinuousClock.now - started)")
         }
     }
 
