@@ -60,11 +60,16 @@ extension VCPU {
     /// Leaves nothing half-done in the kernel: an exit's completion (the value of an `in`, an
     /// MMIO read) is applied on the next `KVM_RUN`, so one `KVM_RUN` with `immediate_exit` set
     /// applies it and returns at once (the kernel API's documented way before reading state).
-    public func flushPendingCompletion() throws(KVMError) {
+    /// - Returns: nil when the vCPU is settled; otherwise the exit that completing produced
+    ///   (e.g. the next iteration of a `rep outs`), which the caller must handle and complete
+    ///   before flushing again.
+    public func flushPendingCompletion() throws(KVMError) -> VMExit? {
         checkOwnThread()
         page.setImmediateExit(true)
-        _ = try run()
-        page.setImmediateExit(false)
+        defer { page.setImmediateExit(false) }
+        let exit = try run()
+        if case .interrupted = exit { return nil }
+        return exit
     }
 
     /// Reads every part of this vCPU's state. Call it with the vCPU out of `KVM_RUN`, after

@@ -20,9 +20,9 @@ extension Machine {
         let done = DispatchSemaphore(value: 0)
         for handle in vcpuHandles {
             let index = handle.index
-            handle.perform { vcpu in
+            handle.perform { vcpu, settle in
                 let result = Result { () throws(KVMError) -> VCPUState in
-                    try vcpu.flushPendingCompletion()
+                    try settle()
                     return try vcpu.captureState(msrIndices: msrIndices)
                 }
                 results.withLock { $0[index] = result }

@@ -31,7 +31,10 @@ public final class VCPUHandle: Sendable {
     private let state = Mutex(ThreadState())
     /// Work for the vCPU thread while it is paused (state capture): the `VCPU` never leaves its
     /// thread, so other threads send closures to it.
-    private let work = Mutex<[@Sendable (VCPU) -> Void]>([])
+    private let work = Mutex<[Work]>([])
+    /// A closure run on the vCPU thread with its `VCPU` and a `settle` function that completes
+    /// any exit still pending in the kernel (handling further exits it produces).
+    typealias Work = @Sendable (VCPU, _ settle: () throws(KVMError) -> Void) -> Void
 
     init(index: Int) { self.index = index }
 
@@ -62,28 +65,28 @@ public final class VCPUHandle: Sendable {
 
     /// Called on the vCPU thread: blocks while paused (returns at once otherwise, or on stop),
     /// running the work `perform` queued.
-    func waitWhilePaused(_ vcpu: VCPU) {
-        runPendingWork(vcpu)
+    func waitWhilePaused(_ vcpu: VCPU, settle: () throws(KVMError) -> Void) {
+        runPendingWork(vcpu, settle: settle)
         while isPaused && !stopRequested {
             wake.wait()
-            runPendingWork(vcpu)
+            runPendingWork(vcpu, settle: settle)
         }
     }
 
     /// Runs `body` on the vCPU thread the next time it is out of `KVM_RUN` (at once when it
     /// is paused). The caller waits for its own result.
-    func perform(_ body: @escaping @Sendable (VCPU) -> Void) {
+    func perform(_ body: @escaping Work) {
         work.withLock { $0.append(body) }
         wake.signal()
         kick()
     }
 
-    func runPendingWork(_ vcpu: VCPU) {
-        let pending = work.withLock { w -> [@Sendable (VCPU) -> Void] in
+    func runPendingWork(_ vcpu: VCPU, settle: () throws(KVMError) -> Void) {
+        let pending = work.withLock { w -> [Work] in
             defer { w.removeAll() }
             return w
         }
-        for body in pending { body(vcpu) }
+        for body in pending { body(vcpu, settle) }
     }
 
     /// Interrupts `KVM_RUN` (or makes the next one return at once).

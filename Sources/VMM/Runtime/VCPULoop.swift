@@ -72,8 +72,21 @@ struct VCPUContext: Sendable {
     /// Runs until a stop is requested (returns nil) or an exit stops the machine.
     private func runLoop(_ vcpu: VCPU) -> StopReason? {
         let cpuio = VCPUIO(vcpu: vcpu, io: io, logger: machine.logger)
+        /// Completes what the kernel still holds for the last exit before state is read
+        /// (`VCPUHandle.perform`): exits that completing produces are handled as usual.
+        func settle() throws(KVMError) {
+            for _ in 0..<4096 {
+                guard let exit = try vcpu.flushPendingCompletion() else { return }
+                handle.countExit()
+                if let reason = try process(exit, vcpu, cpuio) {
+                    machine.stop(reason)
+                    throw KVMError("KVM_RUN", .interrupted, detail: "the VM stopped (\(reason)) while its state was read")
+                }
+            }
+            throw KVMError("KVM_RUN", .resourceBusy, detail: "vCPU \(index) kept exiting to user space; try again")
+        }
         while !handle.stopRequested {
-            handle.waitWhilePaused(vcpu)
+            handle.waitWhilePaused(vcpu, settle: settle)
             if handle.stopRequested { break }
             io.beforeEntry?(index)
             let exit: VMExit
@@ -84,24 +97,30 @@ struct VCPUContext: Sendable {
             }
             handle.countExit()
             do throws(KVMError) {
-                switch VMM.handle(exit, io: cpuio) {
-                case .resume(let completion):
-                    vcpu.complete(completion)
-                case .resumeWithRegisters(let regs, let completion):
-                    try vcpu.setRegisters(regs)
-                    vcpu.complete(completion)
-                case .emulated(let regs, let exception):
-                    handle.countEmulated()
-                    try vcpu.setRegisters(regs)
-                    if let exception { try vcpu.injectException(vector: exception) }
-                case .interrupted, .halted:
-                    continue
-                case .stop(let reason):
-                    return reason
-                }
+                if let reason = try process(exit, vcpu, cpuio) { return reason }
             } catch {
                 return .error(describe("completing \(exit): \(error)", cpuio))
             }
+        }
+        return nil
+    }
+
+    /// Handles one exit and completes it; returns a reason when the exit stops the machine.
+    private func process(_ exit: VMExit, _ vcpu: VCPU, _ cpuio: VCPUIO) throws(KVMError) -> StopReason? {
+        switch VMM.handle(exit, io: cpuio) {
+        case .resume(let completion):
+            vcpu.complete(completion)
+        case .resumeWithRegisters(let regs, let completion):
+            try vcpu.setRegisters(regs)
+            vcpu.complete(completion)
+        case .emulated(let regs, let exception):
+            handle.countEmulated()
+            try vcpu.setRegisters(regs)
+            if let exception { try vcpu.injectException(vector: exception) }
+        case .interrupted, .halted:
+            break
+        case .stop(let reason):
+            return reason
         }
         return nil
     }
