@@ -91,6 +91,15 @@ public final class VMService: Sendable {
                 } else if let event = try? inventory.log(vm: vm, kind: "service", message: "re-attached to worker pid \(handle.pid)") {
                     publish(event)
                 }
+            } else if vm.state == .saving, supervisor.leftoverExit(vm)?.reason == "saved",
+                FileManager.default.fileExists(atPath: paths.savedState(vm.id))
+            {
+                // The worker finished the save while hvd was away.
+                if let (_, event) = try? inventory.transition(
+                    id: vm.id, from: nil, to: .saved, reason: nil, workerPID: .some(nil), message: "saved (while hvd was away)")
+                {
+                    publish(event)
+                }
             } else {
                 let why = supervisor.leftoverExit(vm).map { "the worker ended while hvd was away: \($0.message)" }
                     ?? "the worker was gone when hvd restarted"
