@@ -23,11 +23,10 @@ public struct PCIHostBridgeState: Codable, Sendable, Hashable {
     public var resetControl: UInt8
 }
 
-/// Saved state of the PC platform devices (`PCPlatformDevices`). The i8042 is not saved:
-/// it restarts from its post-BIOS state (its queue is empty between keystrokes; see
-/// docs/saved-state.md).
+/// Saved state of the PC platform devices (`PCPlatformDevices`).
 public struct PlatformDeviceState: Codable, Sendable, Hashable {
     public var com1: Serial16550State
+    public var keyboardController: I8042State
     public var rtc: CMOSRTCState
     public var powerManagement: ACPIPowerManagementState
     public var pci: PCIHostBridgeState
@@ -91,13 +90,14 @@ extension PCPlatformDevices {
     /// Captures every saved device. Call it with the vCPUs paused.
     public func captureState() -> PlatformDeviceState {
         PlatformDeviceState(
-            com1: com1.captureState(), rtc: rtc.captureState(), powerManagement: powerManagement.captureState(),
+            com1: com1.captureState(), keyboardController: keyboardController.captureState(), rtc: rtc.captureState(), powerManagement: powerManagement.captureState(),
             pci: pci.captureState(), postCode: postCode.lastCode)
     }
 
     /// Restores every saved device (before the vCPUs run).
     public func restoreState(_ saved: PlatformDeviceState) throws(ChipsetStateError) {
         com1.restoreState(saved.com1)
+        try keyboardController.restoreState(saved.keyboardController)
         try rtc.restoreState(saved.rtc)
         powerManagement.restoreState(saved.powerManagement)
         pci.restoreState(saved.pci)

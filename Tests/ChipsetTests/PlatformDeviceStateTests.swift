@@ -64,6 +64,25 @@ import Testing
         #expect(throws: ChipsetStateError.self) { try fresh.restoreState(bad) }
     }
 
+    @Test func i8042KeepsCTRAndQueuedBytes() throws {
+        let irq1 = RecordingInterruptLine()
+        let kbc = I8042(keyboardInterrupt: irq1, auxInterrupt: nil, platform: RecordingPlatformControl())
+        kbc.commandPort.outb(0, 0x60)  // write CTR
+        kbc.dataPort.outb(0, 0x47)  // KBDINT on, translate
+        kbc.dataPort.outb(0, 0xF2)  // keyboard: identify (answers ACK + ID bytes)
+        let saved = kbc.captureState()
+        #expect(!saved.queue.isEmpty)
+        let irq2 = RecordingInterruptLine()
+        let fresh = I8042(keyboardInterrupt: irq2, auxInterrupt: nil, platform: RecordingPlatformControl())
+        try fresh.restoreState(saved)
+        #expect(fresh.captureState() == saved)
+        #expect(irq2.isAsserted == irq1.isAsserted)
+        #expect(fresh.dataPort.inb(0) == kbc.dataPort.inb(0))
+        var bad = saved
+        bad.ram = []
+        #expect(throws: ChipsetStateError.self) { try fresh.restoreState(bad) }
+    }
+
     @Test func acpiAndPCIRoundTrip() {
         let pm = ACPIPowerManagement(sci: RecordingInterruptLine(), platform: RecordingPlatformControl())
         var pmState = pm.captureState()
