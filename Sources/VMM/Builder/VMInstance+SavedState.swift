@@ -4,8 +4,9 @@ import Foundation
 
 extension VMInstance {
     /// Save-VM: pauses the vCPUs, captures vCPUs, in-kernel devices, platform devices (and the
-    /// Hyper-V stack), writes `path` atomically, then stops the machine with
-    /// `StopReason.saved(path)`. On failure the VM is resumed (if it was running) and keeps going.
+    /// Hyper-V stack) and writes `path` atomically. The vCPUs stay paused: the caller answers
+    /// whoever asked, then calls `stopAsSaved(path)` (the guest must not run on after its state
+    /// was saved). On failure the VM is resumed (if it was running) and keeps going.
     /// Call it from a thread that may block (not the vCPU threads).
     /// - Throws: `SavedStateError` saying what failed.
     @discardableResult
@@ -29,12 +30,16 @@ extension VMInstance {
             logger.info(
                 "saved to \(path) in \(Int(ms)) ms: \(statistics.fileBytes) bytes apparent, \(statistics.ramBytesStored) bytes of RAM stored"
             )
-            machine.stop(.saved(path: path))
             return statistics
         } catch {
             if !wasPaused { machine.resume() }
             throw error
         }
+    }
+
+    /// Ends the VM after a successful `save(to:)`: `run()` returns `StopReason.saved(path)`.
+    public func stopAsSaved(_ path: String) {
+        machine.stop(.saved(path: path))
     }
 
     // MARK: Hyper-V (the one integration point with the Hyper-V stack's saved state)

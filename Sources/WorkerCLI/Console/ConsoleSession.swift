@@ -71,6 +71,7 @@ final class ConsoleSession: Sendable {
                     }
                     do {
                         try vm.save(to: savePath)
+                        vm.stopAsSaved(savePath)
                     } catch {
                         WorkerLog.say("cannot save: \(error)")
                     }

@@ -124,7 +124,9 @@ final class WorkerControlServer: Sendable {
                     do {
                         try vm.save(to: path)
                         stopping.store(true, ordering: .relaxed)
-                        try send(.init(.ok), on: connection)
+                        // Answer before the worker exits (the stop ends the process).
+                        try? send(.init(.ok), on: connection)
+                        vm.stopAsSaved(path)
                     } catch {
                         try send(.init(.error, error: "cannot save: \(error)"), on: connection)
                     }
