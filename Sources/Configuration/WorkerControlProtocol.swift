@@ -23,13 +23,16 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     /// Why a request failed (`kind == .error`).
     public var error: String?
     public var status: WorkerStatus?
+    /// The saved-state file of a `save` request (absent in every other message).
+    public var path: String?
 
-    public init(_ kind: Kind, data: Data? = nil, error: String? = nil, status: WorkerStatus? = nil) {
+    public init(_ kind: Kind, data: Data? = nil, error: String? = nil, status: WorkerStatus? = nil, path: String? = nil) {
         self.version = Self.protocolVersion
         self.kind = kind
         self.data = data
         self.error = error
         self.status = status
+        self.path = path
     }
 
     /// The message kind: an open set, so an unknown kind from a newer peer decodes (and is refused).
@@ -47,6 +50,9 @@ public struct ControlMessage: Codable, Sendable, Equatable {
         public static let pause = Kind(rawValue: "pause")
         /// Let a paused guest run again (Resume-VM).
         public static let resume = Kind(rawValue: "resume")
+        /// Save-VM: pause, write the saved state to `path`, then stop (the worker exits with
+        /// status 5, reason "saved"). Older workers answer "unknown request save".
+        public static let save = Kind(rawValue: "save")
         public static let consoleAttach = Kind(rawValue: "consoleAttach")
         public static let consoleInput = Kind(rawValue: "consoleInput")
         public static let consoleBreak = Kind(rawValue: "consoleBreak")
@@ -104,7 +110,7 @@ public struct WorkerStatus: Codable, Sendable, Equatable {
 /// The record a worker writes (`--exit-record PATH`) just before it exits, so a manager that was
 /// not its parent (a restarted `hvd`) still learns why the VM stopped.
 public struct WorkerExitRecord: Codable, Sendable, Equatable {
-    /// "powerOff", "reset", "stopRequested", "error" or "buildFailed".
+    /// "powerOff", "reset", "stopRequested", "error", "saved" or "buildFailed".
     public var reason: String
     public var message: String
     public var exitCode: Int32

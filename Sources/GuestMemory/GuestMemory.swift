@@ -29,10 +29,10 @@ public final class GuestMemory: @unchecked Sendable {
         let base: UnsafeMutableRawPointer
     }
 
-    private enum Backing { case mmap, heap }
+    enum Backing { case mmap, heap }
 
     private let regions: [Region]
-    private let backing: Backing
+    let backing: Backing
 
     /// The RAM regions, in ascending address order.
     public var ranges: [GuestAddressRange] { regions.map(\.range) }

@@ -150,6 +150,10 @@ public struct HVClient: Sendable {
     public func pause(_ vm: String) throws(HVClientError) -> VMInfo { try action(vm, "pause") }
     /// Paused → Running (Resume-VM).
     public func resume(_ vm: String) throws(HVClientError) -> VMInfo { try action(vm, "resume") }
+    /// Running or Paused → Saving → Saved (Save-VM).
+    public func save(_ vm: String) throws(HVClientError) -> VMInfo { try action(vm, "save") }
+    /// Saved → Off (Remove-VMSavedState).
+    public func discardSavedState(_ vm: String) throws(HVClientError) -> VMInfo { try action(vm, "discard-saved-state") }
     public func action(_ vm: String, _ name: String) throws(HVClientError) -> VMInfo {
         try call("POST", "/v1/vms/\(Self.segment(vm))/\(name)", as: VMInfo.self)
     }

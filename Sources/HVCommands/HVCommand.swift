@@ -17,7 +17,7 @@ public struct VMGroup: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "vm", abstract: "Create, run and inspect VMs.",
         subcommands: [
-            VMCreate.self, VMList.self, VMShow.self, VMStart.self, VMStop.self, VMPause.self, VMResume.self, VMRestart.self, VMDelete.self, VMConsole.self,
+            VMCreate.self, VMList.self, VMShow.self, VMStart.self, VMStop.self, VMPause.self, VMResume.self, VMSave.self, VMDiscard.self, VMRestart.self, VMDelete.self, VMConsole.self,
             VMEvents.self, VMSet.self, VMDisk.self, VMNic.self,
         ])
     public init() {}

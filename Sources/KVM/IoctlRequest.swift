@@ -40,6 +40,12 @@ public struct IoctlRequest: Hashable, Sendable, CustomStringConvertible {
     public static let irqLine = Self(CKVM_IRQ_LINE, "KVM_IRQ_LINE")
     public static let irqfd = Self(CKVM_IRQFD, "KVM_IRQFD")
     public static let ioeventfd = Self(CKVM_IOEVENTFD, "KVM_IOEVENTFD")
+    public static let getIRQChip = Self(CKVM_GET_IRQCHIP, "KVM_GET_IRQCHIP")
+    public static let setIRQChip = Self(CKVM_SET_IRQCHIP, "KVM_SET_IRQCHIP")
+    public static let getPIT2 = Self(CKVM_GET_PIT2, "KVM_GET_PIT2")
+    public static let setPIT2 = Self(CKVM_SET_PIT2, "KVM_SET_PIT2")
+    public static let getClock = Self(CKVM_GET_CLOCK, "KVM_GET_CLOCK")
+    public static let setClock = Self(CKVM_SET_CLOCK, "KVM_SET_CLOCK")
     // vCPU
     public static let run = Self(CKVM_RUN, "KVM_RUN")
     public static let getRegs = Self(CKVM_GET_REGS, "KVM_GET_REGS")
@@ -57,6 +63,12 @@ public struct IoctlRequest: Hashable, Sendable, CustomStringConvertible {
     public static let setVCPUEvents = Self(CKVM_SET_VCPU_EVENTS, "KVM_SET_VCPU_EVENTS")
     public static let getMPState = Self(CKVM_GET_MP_STATE, "KVM_GET_MP_STATE")
     public static let setMPState = Self(CKVM_SET_MP_STATE, "KVM_SET_MP_STATE")
+    public static let getXSAVE = Self(CKVM_GET_XSAVE, "KVM_GET_XSAVE")
+    public static let setXSAVE = Self(CKVM_SET_XSAVE, "KVM_SET_XSAVE")
+    public static let getXCRs = Self(CKVM_GET_XCRS, "KVM_GET_XCRS")
+    public static let setXCRs = Self(CKVM_SET_XCRS, "KVM_SET_XCRS")
+    public static let getDebugRegs = Self(CKVM_GET_DEBUGREGS, "KVM_GET_DEBUGREGS")
+    public static let setDebugRegs = Self(CKVM_SET_DEBUGREGS, "KVM_SET_DEBUGREGS")
 
     /// Every request above, for tests and diagnostics.
     public static let all: [IoctlRequest] = [
@@ -64,6 +76,7 @@ public struct IoctlRequest: Hashable, Sendable, CustomStringConvertible {
         setUserMemoryRegion, createVCPU, createIRQChip, createPIT2, setTSSAddress, setIdentityMapAddress,
         enableCap, setMSRFilter, signalMSI, irqLine, irqfd, ioeventfd, run, getRegs, setRegs, getSregs,
         setSregs, getMSRs, setMSRs, setCPUID2, getFPU, setFPU, getLAPIC, setLAPIC, getVCPUEvents,
-        setVCPUEvents, getMPState, setMPState,
+        setVCPUEvents, getMPState, setMPState, getIRQChip, setIRQChip, getPIT2, setPIT2, getClock, setClock,
+        getXSAVE, setXSAVE, getXCRs, setXCRs, getDebugRegs, setDebugRegs,
     ]
 }

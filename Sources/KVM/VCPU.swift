@@ -36,6 +36,8 @@ public final class VCPU {
         if kicksEnabled && pthread_equal(owner, pthread_self()) != 0 { ckvm_set_thread_run(nil) }
     }
 
+    func checkOwnThread(_ function: StaticString = #function) { checkThread(function) }
+
     private func checkThread(_ function: StaticString = #function) {
         precondition(pthread_equal(owner, pthread_self()) != 0, "VCPU.\(function) called off its own thread")
     }
@@ -137,6 +139,20 @@ public final class VCPU {
                 result[indices[i]] = buffer.load(fromByteOffset: header + i * stride + 8, as: UInt64.self)
             }
             return result
+        }
+    }
+
+    /// `KVM_SET_MSRS`, returning how many KVM accepted (it stops at the first it refuses).
+    func setMSRsCounting(_ values: [(index: UInt32, value: UInt64)]) throws(KVMError) -> Int {
+        checkThread()
+        let header = MemoryLayout<kvm_msrs>.size
+        let stride = MemoryLayout<kvm_msr_entry>.stride
+        return try withMSRBuffer(values.count) { buffer throws(KVMError) in
+            for (i, v) in values.enumerated() {
+                buffer.storeBytes(of: v.index, toByteOffset: header + i * stride, as: UInt32.self)
+                buffer.storeBytes(of: v.value, toByteOffset: header + i * stride + 8, as: UInt64.self)
+            }
+            return Int(try kvmIoctl(fd.rawValue, .setMSRs, buffer: buffer))
         }
     }
 

@@ -253,8 +253,11 @@ public final class APIServer: Sendable {
             case "restart": return try ok(s.restart(vm))
             case "pause": return try ok(s.pause(vm))
             case "resume": return try ok(s.resume(vm))
-            case "save": try s.unsupported(.save, vm)
-            default: throw ServiceError.notFound("no action \"\(p[3])\" (start, stop, turn-off, restart, pause, resume)")
+            case "save": return try ok(s.save(vm))
+            case "discard-saved-state": return try ok(s.discardSavedState(vm))
+            default:
+                throw ServiceError.notFound(
+                    "no action \"\(p[3])\" (start, stop, turn-off, restart, pause, resume, save, discard-saved-state)")
             }
         case let p where p.count == 5 && p[0] == "v1" && p[1] == "vms" && (p[3] == "disks" || p[3] == "network-adapters"):
             let disk = p[3] == "disks"

@@ -121,7 +121,7 @@ paths:
   /v1/vms/{vm}/turn-off:
     parameters: [{$ref: "#/components/parameters/VM"}]
     post:
-      summary: Turn off now (Stop-VM -TurnOff); the guest is not asked.
+      summary: Turn off now (Stop-VM -TurnOff); the guest is not asked. On a Saved VM it discards the saved state.
       responses:
         "200": {description: Off, content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}}
         "404": {$ref: "#/components/responses/Error"}
@@ -158,6 +158,34 @@ paths:
         "409": {$ref: "#/components/responses/Error"}
         "501": {$ref: "#/components/responses/Error"}
         "502": {$ref: "#/components/responses/Error"}
+  /v1/vms/{vm}/save:
+    parameters: [{$ref: "#/components/parameters/VM"}]
+    post:
+      operationId: saveVM
+      summary: >
+        Save (Save-VM). Running or Paused -> Saving -> Saved: the worker pauses the guest,
+        writes vCPUs, devices and RAM to saved-state.hvsave in the VM's directory under the
+        state directory, and exits. Starting a Saved VM continues the guest from there (and
+        drops the file); turn-off or discard-saved-state discards it. 409 when the VM is not
+        Running or Paused or the worker cannot save it (e.g. a VM with Hyper-V enlightenments
+        in a build without their saved state); 501 when its worker predates save.
+      responses:
+        "200": {description: Saved, content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
+        "501": {$ref: "#/components/responses/Error"}
+        "502": {$ref: "#/components/responses/Error"}
+  /v1/vms/{vm}/discard-saved-state:
+    parameters: [{$ref: "#/components/parameters/VM"}]
+    post:
+      operationId: discardSavedState
+      summary: >
+        Discard the saved state (Remove-VMSavedState). Saved -> Off; the next start boots the
+        guest afresh. 409 when the VM is not Saved.
+      responses:
+        "200": {description: Off, content: {application/json: {schema: {$ref: "#/components/schemas/VMInfo"}}}}
+        "404": {$ref: "#/components/responses/Error"}
+        "409": {$ref: "#/components/responses/Error"}
   /v1/vms/{vm}/console:
     parameters: [{$ref: "#/components/parameters/VM"}]
     get:

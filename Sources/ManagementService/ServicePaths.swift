@@ -35,6 +35,8 @@ public struct ServicePaths: Sendable, Equatable {
     /// The API socket `hv` connects to.
     public var apiSocket: String { runtimeDirectory + "/hvd.sock" }
     public func vmDirectory(_ id: String) -> String { stateDirectory + "/vms/" + id }
+    /// The VM's saved state (Save-VM), in its directory under the state directory.
+    public func savedState(_ id: String) -> String { vmDirectory(id) + "/saved-state.hvsave" }
     public func workerSocket(_ id: String) -> String { runtimeDirectory + "/workers/" + id + ".sock" }
     /// Where the images users name by relative path live, and one of the allowed directories.
     public var imagesDirectory: String { stateDirectory + "/images" }

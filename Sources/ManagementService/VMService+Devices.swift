@@ -143,6 +143,11 @@ extension VMService {
         let id = try record(idOrName).id
         return try serialized(id) { () throws(ServiceError) -> T in
             var vm = try record(id)
+            if vm.state == .saved {
+                throw .invalidState(
+                    "cannot \(what) \(vm.name): it is Saved, and a saved state belongs to the devices it was saved with",
+                    hint: "start the VM (hv vm start \(vm.name)) and stop it, or discard its saved state (hv vm discard \(vm.name)), then change its devices")
+            }
             guard vm.state == .off else {
                 throw .invalidState(
                     "cannot \(what) \(vm.name): it is \(vm.state), and hot-add and hot-remove are not supported yet",

@@ -91,6 +91,15 @@ public final class VMService: Sendable {
                 } else if let event = try? inventory.log(vm: vm, kind: "service", message: "re-attached to worker pid \(handle.pid)") {
                     publish(event)
                 }
+            } else if vm.state == .saving, supervisor.leftoverExit(vm)?.reason == "saved",
+                FileManager.default.fileExists(atPath: paths.savedState(vm.id))
+            {
+                // The worker finished the save while hvd was away.
+                if let (_, event) = try? inventory.transition(
+                    id: vm.id, from: nil, to: .saved, reason: nil, workerPID: .some(nil), message: "saved (while hvd was away)")
+                {
+                    publish(event)
+                }
             } else {
                 let why = supervisor.leftoverExit(vm).map { "the worker ended while hvd was away: \($0.message)" }
                     ?? "the worker was gone when hvd restarted"
@@ -258,18 +267,26 @@ public final class VMService: Sendable {
     }
 
     private func startLocked(_ vm: VMRecord) throws(ServiceError) {
+        // Start-VM of a Saved VM continues the guest from its saved state.
+        let savedState = vm.state == .saved ? paths.savedState(vm.id) : nil
         if vm.state != .resetting {
-            _ = try transition(vm, from: [vm.state], to: .starting, "starting")
+            _ = try transition(vm, from: [vm.state], to: .starting, savedState == nil ? "starting" : "starting from the saved state")
         }
         let handle: WorkerHandle
         do {
-            handle = try supervisor.spawn(vm)
+            handle = try supervisor.spawn(vm, restoring: savedState)
         } catch {
-            _ = try transition(vm, from: nil, to: .off, reason: error.description, pid: .some(nil), "failed to start: \(error.description)")
+            // A restore that failed leaves the saved state in place: the user may retry or discard it.
+            let back: VMState = savedState == nil ? .off : .saved
+            _ = try transition(vm, from: nil, to: back, reason: error.description, pid: .some(nil), "failed to start: \(error.description)")
             throw error
         }
         adopt(handle, vm: vm)
-        _ = try transition(vm, from: [.starting, .resetting], to: .running, pid: .some(handle.pid), "running (worker pid \(handle.pid))")
+        _ = try transition(
+            vm, from: [.starting, .resetting], to: .running, pid: .some(handle.pid),
+            savedState == nil ? "running (worker pid \(handle.pid))" : "running from the saved state (worker pid \(handle.pid))")
+        // The guest has moved on: the saved state is stale (Hyper-V drops it on start too).
+        if let savedState { unlink(savedState) }
     }
 
     private func adopt(_ handle: WorkerHandle, vm: VMRecord) {
@@ -289,6 +306,10 @@ public final class VMService: Sendable {
         guard current, let vm = try? inventory.vm(id: handle.vmID) else { return }
         if vm.state == .resetting { return }  // restart() is waiting for this exit
         let message = "worker pid \(handle.pid) exited: \(exit.message)"
+        if exit.reason == "saved" {
+            _ = try? transition(vm, from: nil, to: .saved, reason: nil, pid: .some(nil), "saved (\(paths.savedState(vm.id)))")
+            return
+        }
         let unexpected = exit.reason == "crashed" || exit.reason == "error"
         if exit.reason == "reset" || (unexpected && vm.recoveryAction == .restart) {
             guard (try? transition(vm, from: nil, to: .resetting, reason: exit.message, pid: .some(nil), message + "; restarting")) == true else { return }
@@ -382,6 +403,13 @@ public final class VMService: Sendable {
         if vm.state == .stopping {  // interrupt the graceful stop that holds the lock
             return try turnOffLocked(vm, handle: try worker(vm), note: "turning off (interrupting the shutdown)")
         }
+        if vm.state == .saved {  // Hyper-V: turning off a saved VM discards its saved state
+            return try serialized(vm.id) { () throws(ServiceError) -> VMInfo in
+                let vm = try record(vm.id)
+                try VMStateMachine.check(.discardSavedState, vm: vm.name, state: vm.state)
+                return try discardLocked(vm)
+            }
+        }
         return try timed("turn-off") { () throws(ServiceError) -> VMInfo in
             try serialized(vm.id) { () throws(ServiceError) -> VMInfo in
                 let vm = try record(vm.id)
@@ -451,7 +479,67 @@ public final class VMService: Sendable {
         }
     }
 
-    /// Save needs worker support that does not exist yet.
+    /// Running or Paused → Saving → Saved (Save-VM): the worker pauses the guest, writes its
+    /// state to `ServicePaths.savedState` and exits; the VM then holds no host resources
+    /// but memory on disk. On failure the VM goes back to the state it was in.
+    public func save(_ idOrName: String) throws(ServiceError) -> VMInfo {
+        let id = try record(idOrName).id
+        return try timed("save") { () throws(ServiceError) -> VMInfo in
+            try serialized(id) { () throws(ServiceError) -> VMInfo in
+                let vm = try record(id)
+                try VMStateMachine.check(.save, vm: vm.name, state: vm.state)
+                let handle = try worker(vm)
+                let before = vm.state
+                _ = try transition(vm, from: [before], to: .saving, "saving")
+                let path = paths.savedState(vm.id)
+                let reply: ControlMessage
+                do {
+                    reply = try handle.request(ControlMessage(.save, path: path), timeoutSeconds: 300)
+                } catch {
+                    _ = try transition(vm, from: [.saving], to: before, "save failed: the worker did not answer")
+                    throw .workerFailed("cannot save \(vm.name): the worker (pid \(handle.pid)) did not answer: \(error)")
+                }
+                if reply.isUnknownRequest {
+                    _ = try transition(vm, from: [.saving], to: before, "save refused: the worker predates save")
+                    throw .notSupported(
+                        "cannot save \(vm.name): its worker (pid \(handle.pid)) predates save",
+                        hint: "restart the VM (hv vm restart \(vm.name)) so it runs the current hv-worker")
+                }
+                guard reply.kind == .ok else {
+                    _ = try transition(vm, from: [.saving], to: before, "save failed: \(reply.error ?? "the worker refused")")
+                    throw .conflict("cannot save \(vm.name): \(reply.error ?? "the worker refused")")
+                }
+                if !handle.waitForExit(timeoutSeconds: 30) {
+                    kill(handle.pid, SIGKILL)
+                    _ = handle.waitForExit(timeoutSeconds: 10)
+                }
+                for _ in 0..<100 {
+                    let fresh = try record(id)
+                    if fresh.state != .saving { return fresh.info }
+                    usleep(20_000)
+                }
+                return try record(id).info
+            }
+        }
+    }
+
+    /// Saved → Off (Remove-VMSavedState): deletes the saved state; the next start boots afresh.
+    public func discardSavedState(_ idOrName: String) throws(ServiceError) -> VMInfo {
+        let id = try record(idOrName).id
+        return try serialized(id) { () throws(ServiceError) -> VMInfo in
+            let vm = try record(id)
+            try VMStateMachine.check(.discardSavedState, vm: vm.name, state: vm.state)
+            return try discardLocked(vm)
+        }
+    }
+
+    private func discardLocked(_ vm: VMRecord) throws(ServiceError) -> VMInfo {
+        unlink(paths.savedState(vm.id))
+        _ = try transition(vm, from: [.saved], to: .off, reason: nil, pid: .some(nil), "saved state discarded")
+        return try record(vm.id).info
+    }
+
+    /// Refuses an operation this build does not implement.
     public func unsupported(_ operation: VMOperation, _ idOrName: String) throws(ServiceError) -> Never {
         let vm = try record(idOrName)
         try VMStateMachine.check(operation, vm: vm.name, state: vm.state)

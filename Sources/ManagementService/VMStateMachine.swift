@@ -2,7 +2,7 @@ import Configuration
 
 /// What a user (or `hvd` itself) asks of a VM.
 public enum VMOperation: String, Sendable, CaseIterable {
-    case start, stop, turnOff = "turn-off", restart, pause, resume, save, update, delete
+    case start, stop, turnOff = "turn-off", restart, pause, resume, save, discardSavedState = "discard-saved-state", update, delete
 }
 
 /// Hyper-V's VM states and which operation each allows. One table, so every refusal says the
@@ -16,11 +16,13 @@ public enum VMStateMachine {
         // cannot answer), as Stop-VM turns a paused VM off after confirmation.
         case .stop: [.running, .paused]
         // Turning off interrupts anything a worker is doing, including a graceful stop.
-        case .turnOff: [.running, .starting, .stopping, .paused, .resetting]
+        // Turning off a Saved VM discards its saved state (the VM goes Off).
+        case .turnOff: [.running, .starting, .stopping, .paused, .resetting, .saved]
         case .restart: [.running]
         case .pause: [.running]
         case .resume: [.paused]
         case .save: [.running, .paused]
+        case .discardSavedState: [.saved]
         case .update: [.off]
         case .delete: [.off, .saved]
         }
@@ -33,7 +35,7 @@ public enum VMStateMachine {
         case .stop, .turnOff: .stopping
         case .restart: .resetting
         case .save: .saving
-        case .pause, .resume, .update, .delete: nil
+        case .pause, .resume, .discardSavedState, .update, .delete: nil
         }
     }
 
@@ -51,6 +53,10 @@ public enum VMStateMachine {
 
     private static func hint(_ operation: VMOperation, _ state: VMState) -> String? {
         switch (operation, state) {
+        case (.update, .saved):
+            "it has a saved state: start it (hv vm start NAME) and stop it, or discard the saved state (hv vm discard NAME)"
+        case (.discardSavedState, _): "only a Saved VM has a saved state to discard"
+        case (.save, .off): "start the VM first: only a running or paused VM can be saved"
         case (.update, _), (.delete, _): "stop the VM first: hv vm stop NAME (or --turn-off)"
         case (.start, .running): "it is already running; hv vm console NAME attaches to it"
         case (.start, .paused): "it is paused: hv vm resume NAME"

@@ -30,8 +30,9 @@ public struct WorkerSupervisor: Sendable {
         return "hv-worker"
     }
 
-    /// Starts a worker for `vm` and waits until its control channel answers.
-    public func spawn(_ vm: VMRecord) throws(ServiceError) -> WorkerHandle {
+    /// Starts a worker for `vm` and waits until its control channel answers; with `restoring`,
+    /// the worker starts from that saved-state file (`--restore`).
+    public func spawn(_ vm: VMRecord, restoring savedState: String? = nil) throws(ServiceError) -> WorkerHandle {
         let directory = paths.vmDirectory(vm.id)
         let runtime = WorkerRuntimePaths(controlSocket: paths.workerSocket(vm.id))
         let configPath = directory + "/config.json"
@@ -56,6 +57,7 @@ public struct WorkerSupervisor: Sendable {
             process.arguments? += [
                 "run", "--config", configPath, "--control-socket", runtime.controlSocket, "--console-log", directory + "/console.log",
             ]
+            if let savedState { process.arguments? += ["--restore", savedState] }
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice
             process.standardError = log

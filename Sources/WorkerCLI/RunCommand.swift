@@ -16,8 +16,8 @@ public struct RunCommand: ParsableCommand {
             Either --config vm.json, or --kernel with the other flags. On a terminal the console is
             raw: \(ConsoleEscape.helpText)
             Exit status: 0 the guest powered off, 3 the guest reset, 4 the VM stopped on an error
-            inside the guest (the message names it), 1 the VM could not be built, 130 killed from
-            the console or by a signal.
+            inside the guest (the message names it), 5 the VM was saved (control request save),
+            1 the VM could not be built, 130 killed from the console or by a signal.
             """)
 
     @Option(help: "A VM configuration file (JSON, see docs/worker.md).")
@@ -71,6 +71,12 @@ public struct RunCommand: ParsableCommand {
 
     @Option(help: "Also write the guest's console output to this file.")
     var consoleLog: String?
+
+    @Option(help: "Start from this saved-state file (made by a save of the same configuration) instead of booting.")
+    var restore: String?
+
+    @Option(help: "Where the console's Ctrl-] v saves the VM.")
+    var saveFile: String?
 
     @Option(help: "Serve the control channel (hvd) on this Unix socket; the worker becomes a session leader.")
     var controlSocket: String?
@@ -184,7 +190,7 @@ public struct RunCommand: ParsableCommand {
         let terminal = TerminalMode()
         defer { terminal.restore() }
         if terminal.isRaw { WorkerLog.say(ConsoleEscape.helpText) }
-        let session = ConsoleSession()
+        let session = ConsoleSession(savePath: saveFile)
         session.startInputRelay()
         let signalSources = session.installSignalHandlers()
         defer { withExtendedLifetime(signalSources) {} }
@@ -200,11 +206,14 @@ public struct RunCommand: ParsableCommand {
         }
 
         var boots = 0
+        var restoreFrom = restore
         while true {
             boots += 1
             let vm: VMInstance
             do {
-                vm = try VMInstance(configuration: configuration, console: console)
+                let saved = try restoreFrom.map { path throws(SavedStateError) in try SavedStateFile.open(path) }
+                restoreFrom = nil  // a reset after a restore boots afresh
+                vm = try VMInstance(configuration: configuration, console: console, restoring: saved)
                 if let control {
                     control.attach(vm)
                 } else {
@@ -218,7 +227,7 @@ public struct RunCommand: ParsableCommand {
             }
             session.attach(vm)
             WorkerLog.say(
-                "\(boots == 1 ? "starting" : "restarting") \(configuration.name): \(configuration.cpus) vCPU, \(configuration.memoryMiB) MiB, host profile \(vm.hostProfile)"
+                "\(boots == 1 ? (restore == nil ? "starting" : "restoring") : "restarting") \(configuration.name): \(configuration.cpus) vCPU, \(configuration.memoryMiB) MiB, host profile \(vm.hostProfile)"
             )
             let reason: StopReason
             do {

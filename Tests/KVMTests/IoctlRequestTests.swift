@@ -50,6 +50,12 @@ import Testing
             (.getLAPIC, r(0x8e, kvm_lapic_state.self)), (.setLAPIC, w(0x8f, kvm_lapic_state.self)),
             (.getVCPUEvents, r(0x9f, kvm_vcpu_events.self)), (.setVCPUEvents, w(0xa0, kvm_vcpu_events.self)),
             (.getMPState, r(0x98, kvm_mp_state.self)), (.setMPState, w(0x99, kvm_mp_state.self)),
+            (.getIRQChip, rw(0x62, kvm_irqchip.self)), (.setIRQChip, r(0x63, kvm_irqchip.self)),
+            (.getPIT2, r(0x9f, kvm_pit_state2.self)), (.setPIT2, w(0xa0, kvm_pit_state2.self)),
+            (.getClock, r(0x7c, kvm_clock_data.self)), (.setClock, w(0x7b, kvm_clock_data.self)),
+            (.getXSAVE, r(0xa4, kvm_xsave.self)), (.setXSAVE, w(0xa5, kvm_xsave.self)),
+            (.getXCRs, r(0xa6, kvm_xcrs.self)), (.setXCRs, w(0xa7, kvm_xcrs.self)),
+            (.getDebugRegs, r(0xa1, kvm_debugregs.self)), (.setDebugRegs, w(0xa2, kvm_debugregs.self)),
         ]
         #expect(expected.count == IoctlRequest.all.count)
         for (request, value) in expected {

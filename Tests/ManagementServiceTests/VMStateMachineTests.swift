@@ -3,6 +3,23 @@ import ManagementService
 import Testing
 
 @Suite struct VMStateMachineTests {
+    @Test func saveAndDiscardSavedState() throws {
+        try VMStateMachine.check(.save, vm: "v", state: .running)
+        try VMStateMachine.check(.save, vm: "v", state: .paused)
+        #expect(throws: ServiceError.self) { try VMStateMachine.check(.save, vm: "v", state: .off) }
+        #expect(throws: ServiceError.self) { try VMStateMachine.check(.save, vm: "v", state: .saved) }
+        try VMStateMachine.check(.discardSavedState, vm: "v", state: .saved)
+        #expect(throws: ServiceError.self) { try VMStateMachine.check(.discardSavedState, vm: "v", state: .off) }
+        try VMStateMachine.check(.turnOff, vm: "v", state: .saved)
+        #expect(VMStateMachine.transientState(for: .save) == .saving)
+        do {
+            try VMStateMachine.check(.update, vm: "v", state: .saved)
+            Issue.record("an update of a Saved VM was allowed")
+        } catch {
+            #expect((error.body.hint ?? "").contains("discard"), "\(error.body)")
+        }
+    }
+
     @Test func startOnlyFromOffOrSaved() throws {
         try VMStateMachine.check(.start, vm: "a", state: .off)
         try VMStateMachine.check(.start, vm: "a", state: .saved)

@@ -17,5 +17,6 @@ import Testing
         #expect(e.feed([0x1D, UInt8(ascii: "s")]) == [.gracefulShutdown])
         #expect(e.feed([0x1D, UInt8(ascii: "i")]) == [.status])
         #expect(e.feed([0x1D, UInt8(ascii: "p")]) == [.togglePause])
+        #expect(e.feed([0x1D, UInt8(ascii: "v")]) == [.save])
     }
 }

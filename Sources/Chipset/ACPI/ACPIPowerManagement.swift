@@ -25,7 +25,7 @@ public final class ACPIPowerManagement: PortIODevice {
     }
 
     public let name = "acpi-pm"
-    private let state = Mutex(State())
+    let state = Mutex(State())
     private let sci: any InterruptLine
     private let platform: any PlatformControl
     private let logger: Logger
@@ -137,7 +137,7 @@ public final class ACPIPowerManagement: PortIODevice {
         return (register & ~(0xFF << shift)) | (UInt16(byte) << shift)
     }
 
-    private func updateSCI(_ s: inout State) {
+    func updateSCI(_ s: inout State) {
         let level = s.status & s.enable & PM1Event.sciSources != 0
         guard level != s.sciAsserted else { return }
         s.sciAsserted = level

@@ -56,7 +56,7 @@ public final class I8042: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    let state = Mutex(State())
     private let keyboardInterrupt: any InterruptLine
     private let auxInterrupt: (any InterruptLine)?
     private let platform: any PlatformControl
@@ -281,7 +281,7 @@ public final class I8042: Sendable {
 
     // MARK: Interrupts
 
-    private func updateInterrupts(_ s: inout State) {
+    func updateInterrupts(_ s: inout State) {
         let head = s.queue.first
         let kbd = head?.source == .keyboard && s.ctr & CTR.KBDINT != 0
         let aux = head?.source == .aux && s.ctr & CTR.AUXINT != 0

@@ -23,7 +23,7 @@ public final class PCIHostBridge: PortIODevice {
     }
 
     public let name = "pci-cfg"
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let platform: any PlatformControl
     private let logger: Logger
 

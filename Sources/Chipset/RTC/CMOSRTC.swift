@@ -38,7 +38,7 @@ public final class CMOSRTC: PortIODevice {
     public let name = "rtc"
     /// Ports decoded from the base: 0x70 (index) and 0x71 (data).
     public static let portCount: UInt16 = 2
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let clock: any RTCClock
     private let interrupt: (any InterruptLine)?
     private let logger: Logger
@@ -292,7 +292,7 @@ public final class CMOSRTC: PortIODevice {
         if s.registerC & enabled != 0 { s.registerC |= RegisterC.IRQF }
     }
 
-    private func updateInterrupt(_ s: inout State) {
+    func updateInterrupt(_ s: inout State) {
         evaluateFlags(&s)
         refreshIRQF(&s)
         let level = s.registerC & RegisterC.IRQF != 0

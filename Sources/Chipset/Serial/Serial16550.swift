@@ -54,11 +54,11 @@ public final class Serial16550: PortIODevice {
     }
 
     public let name: String
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let interrupt: any InterruptLine
     private let output: any SerialOutput
     private let logger: Logger
-    private let hostBufferCapacity: Int
+    let hostBufferCapacity: Int
 
     /// - Parameters:
     ///   - name: log name ("com1").
@@ -302,7 +302,7 @@ public final class Serial16550: PortIODevice {
         return IIR.noInterruptPending
     }
 
-    private func updateInterrupt(_ s: inout State) {
+    func updateInterrupt(_ s: inout State) {
         let gated = s.mcr & MCR.OUT2 != 0 && !s.loopback
         let level = gated && pendingInterrupt(s) != IIR.noInterruptPending
         guard level != s.irqAsserted else { return }

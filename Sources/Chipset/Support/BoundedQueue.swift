@@ -46,3 +46,10 @@ struct BoundedQueue<Element> {
         return false
     }
 }
+
+extension BoundedQueue {
+    /// The queued elements, oldest first (saved state).
+    var elements: [Element] {
+        (0..<count).compactMap { storage[(head + $0) % storage.count] }
+    }
+}

@@ -31,7 +31,7 @@ public final class VMInstance: Sendable {
     /// The disk images on the SCSI controller, opened and locked.
     public let disks: AttachedDisks
     private let io: MachineIO
-    private let logger: Logger
+    let logger: Logger
 
     /// The guest's COM1, for console input (`receive`, `sendBreak`).
     public var serial: Serial16550 { platform.com1 }
@@ -43,10 +43,20 @@ public final class VMInstance: Sendable {
     /// - Throws: `VMBuildError` naming the step that failed and what to do.
     public init(
         configuration: VMConfiguration, console: any SerialOutput, hostCPUInfoPath: String = "/proc/cpuinfo",
-        logger: Logger = Logger(label: "swifthv.vm")
+        restoring saved: SavedStateFile.Reader? = nil, logger: Logger = Logger(label: "swifthv.vm")
     ) throws(VMBuildError) {
         let problems = configuration.validationErrors()
         guard problems.isEmpty else { throw .invalidConfiguration(problems) }
+        if let saved {
+            let differences = SavedStateFingerprint(configuration).differences(from: saved.vm.fingerprint)
+            guard differences.isEmpty else {
+                throw .step(
+                    "restore \(saved.path)",
+                    SavedStateError(
+                        "the saved state was made for a different configuration (\(differences.joined(separator: "; "))): start the VM with the configuration it was saved with, or discard the saved state"
+                    ))
+            }
+        }
         self.configuration = configuration
         self.logger = logger
         if !configuration.disks.isEmpty && !configuration.hyperV {
@@ -108,10 +118,11 @@ public final class VMInstance: Sendable {
             cpuid = HostCompatibility.merging(hv.cpuidLeaves.map(CPUIDEntry.init), into: cpuid)
             hyperVConfiguration = hv
         }
+        var machineConfiguration = MachineConfiguration(
+            memory: memory, vcpuCount: configuration.cpus, boot: boot.initialState, cpuid: cpuid)
+        machineConfiguration.restore = saved?.vm.machine
         do {
-            machine = try Machine(
-                MachineConfiguration(memory: memory, vcpuCount: configuration.cpus, boot: boot.initialState, cpuid: cpuid),
-                system: kvm, logger: logger)
+            machine = try Machine(machineConfiguration, system: kvm, logger: logger)
         } catch {
             throw .step("create the KVM virtual machine", error)
         }
@@ -145,6 +156,17 @@ public final class VMInstance: Sendable {
             }
             hyperV = nil
             io = MachineIO(portIO: portIO, mmio: mmio)
+        }
+        if let saved {
+            let started = ContinuousClock.now
+            do {
+                try saved.loadRAM(into: memory)
+                try platform.restoreState(saved.vm.platform)
+                try restoreHyperVState(saved.vm.hyperV)
+            } catch {
+                throw .step("restore \(saved.path)", error)
+            }
+            logger.info("restored RAM and devices from \(saved.path) in \(ContinuousClock.now - started)")
         }
     }
 

@@ -26,6 +26,9 @@ public struct MachineConfiguration: Sendable {
     public var userSpaceMSRExits: MSRExitReason
     /// Create the in-kernel PIT (`KVM_CREATE_PIT2`).
     public var inKernelPIT: Bool
+    /// A saved state to start from instead of `boot` (Start-VM of a saved VM): vCPUs and the
+    /// in-kernel devices are restored before any vCPU runs. Guest RAM is the caller's to load.
+    public var restore: MachineState?
 
     /// The Hyper-V synthetic MSR range.
     public static let hyperVMSRRange: ClosedRange<UInt32> = 0x4000_0000...0x4000_01ff
@@ -66,6 +69,7 @@ public final class Machine: PlatformControl, Sendable {
     public let configuration: MachineConfiguration
     let logger: Logger
     private let handles: [VCPUHandle]
+    var vcpuHandles: [VCPUHandle] { handles }
 
     private enum Phase { case created, running([SpawnedThread]), finished }
     private struct State {
@@ -87,6 +91,11 @@ public final class Machine: PlatformControl, Sendable {
     {
         guard configuration.vcpuCount >= 1 && configuration.vcpuCount <= 255 else {
             throw VMMError(.invalidConfiguration, "vCPU count \(configuration.vcpuCount) not in 1...255")
+        }
+        if let saved = configuration.restore, saved.vcpus.count != configuration.vcpuCount {
+            throw VMMError(
+                .invalidConfiguration,
+                "the saved state has \(saved.vcpus.count) vCPUs, the VM \(configuration.vcpuCount)")
         }
         self.configuration = configuration
         self.logger = logger

@@ -10,6 +10,8 @@ public enum StopReason: Sendable, Hashable, CustomStringConvertible {
     case stopRequested
     /// The VM cannot go on; the message names the vCPU, RIP and cause.
     case error(String)
+    /// The VM's state was saved to this file (Save-VM); starting from it continues the guest.
+    case saved(path: String)
 
     public init(_ request: PlatformStopRequest) {
         switch request {
@@ -24,6 +26,7 @@ public enum StopReason: Sendable, Hashable, CustomStringConvertible {
         case .reset: "reset"
         case .stopRequested: "stop requested by the host"
         case .error(let message): "error: \(message)"
+        case .saved(let path): "saved to \(path)"
         }
     }
 }

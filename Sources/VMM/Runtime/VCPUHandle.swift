@@ -32,6 +32,12 @@ public final class VCPUHandle: Sendable {
         var alive = false
     }
     private let state = Mutex(ThreadState())
+    /// Work for the vCPU thread while it is paused (state capture): the `VCPU` never leaves its
+    /// thread, so other threads send closures to it.
+    private let work = Mutex<[Work]>([])
+    /// A closure run on the vCPU thread with its `VCPU` and a `settle` function that completes
+    /// any exit still pending in the kernel (handling further exits it produces).
+    typealias Work = @Sendable (VCPU, _ settle: () throws(KVMError) -> Void) -> Void
 
     init(index: Int) { self.index = index }
 
@@ -60,9 +66,30 @@ public final class VCPUHandle: Sendable {
         wake.signal()
     }
 
-    /// Called on the vCPU thread: blocks while paused (returns at once otherwise, or on stop).
-    func waitWhilePaused() {
-        while isPaused && !stopRequested { wake.wait() }
+    /// Called on the vCPU thread: blocks while paused (returns at once otherwise, or on stop),
+    /// running the work `perform` queued.
+    func waitWhilePaused(_ vcpu: VCPU, settle: () throws(KVMError) -> Void) {
+        runPendingWork(vcpu, settle: settle)
+        while isPaused && !stopRequested {
+            wake.wait()
+            runPendingWork(vcpu, settle: settle)
+        }
+    }
+
+    /// Runs `body` on the vCPU thread the next time it is out of `KVM_RUN` (at once when it
+    /// is paused). The caller waits for its own result.
+    func perform(_ body: @escaping Work) {
+        work.withLock { $0.append(body) }
+        wake.signal()
+        kick()
+    }
+
+    func runPendingWork(_ vcpu: VCPU, settle: () throws(KVMError) -> Void) {
+        let pending = work.withLock { w -> [Work] in
+            defer { w.removeAll() }
+            return w
+        }
+        for body in pending { body(vcpu, settle) }
     }
 
     /// Interrupts `KVM_RUN` (or makes the next one return at once).

@@ -22,8 +22,16 @@ struct VCPUContext: Sendable {
                 // Marked gone (no more kicks) before the page is released with `vcpu`.
                 defer { handle.detach() }
                 try configure(vcpu)
-                machine.vcpuConfigured()
-                if index == 0 { machine.waitForAllVCPUs(handle) }
+                if let saved = machine.configuration.restore {
+                    // Every vCPU waits for all to be restored, and vCPU 0 restores the VM-wide
+                    // in-kernel devices and the clock last, so no vCPU runs on half a state.
+                    if index == 0 { try machine.vm.restoreVMState(saved.kernel) }
+                    machine.vcpuConfigured()
+                    machine.waitForAllVCPUs(handle)
+                } else {
+                    machine.vcpuConfigured()
+                    if index == 0 { machine.waitForAllVCPUs(handle) }
+                }
                 return runLoop(vcpu)
             }
         } catch {
@@ -35,6 +43,14 @@ struct VCPUContext: Sendable {
     private func configure(_ vcpu: VCPU) throws(KVMError) {
         let config = machine.configuration
         try vcpu.setCPUID(Machine.cpuid(config.cpuid, vcpu: index, count: config.vcpuCount))
+        if let saved = config.restore {
+            let refused = try vcpu.restoreState(saved.vcpus[index])
+            if !refused.isEmpty {
+                machine.logger.warning(
+                    "vCPU \(index): KVM refused saved MSRs \(refused.map { "0x" + String($0, radix: 16) })")
+            }
+            return
+        }
         try vcpu.configureLegacyLINT()
         // Fast strings on, as firmware leaves it (Linux on Intel drops ERMS/REP_GOOD without it).
         do throws(KVMError) {
@@ -56,8 +72,21 @@ struct VCPUContext: Sendable {
     /// Runs until a stop is requested (returns nil) or an exit stops the machine.
     private func runLoop(_ vcpu: VCPU) -> StopReason? {
         let cpuio = VCPUIO(vcpu: vcpu, io: io, logger: machine.logger)
+        /// Completes what the kernel still holds for the last exit before state is read
+        /// (`VCPUHandle.perform`): exits that completing produces are handled as usual.
+        func settle() throws(KVMError) {
+            for _ in 0..<4096 {
+                guard let exit = try vcpu.flushPendingCompletion() else { return }
+                handle.countExit(exit.category)
+                if let reason = try process(exit, vcpu, cpuio) {
+                    machine.stop(reason)
+                    throw KVMError("KVM_RUN", .interrupted, detail: "the VM stopped (\(reason)) while its state was read")
+                }
+            }
+            throw KVMError("KVM_RUN", .resourceBusy, detail: "vCPU \(index) kept exiting to user space; try again")
+        }
         while !handle.stopRequested {
-            handle.waitWhilePaused()
+            handle.waitWhilePaused(vcpu, settle: settle)
             if handle.stopRequested { break }
             io.beforeEntry?(index)
             let exit: VMExit
@@ -68,24 +97,30 @@ struct VCPUContext: Sendable {
             }
             handle.countExit(exit.category)
             do throws(KVMError) {
-                switch VMM.handle(exit, io: cpuio) {
-                case .resume(let completion):
-                    vcpu.complete(completion)
-                case .resumeWithRegisters(let regs, let completion):
-                    try vcpu.setRegisters(regs)
-                    vcpu.complete(completion)
-                case .emulated(let regs, let exception):
-                    handle.countEmulated()
-                    try vcpu.setRegisters(regs)
-                    if let exception { try vcpu.injectException(vector: exception) }
-                case .interrupted, .halted:
-                    continue
-                case .stop(let reason):
-                    return reason
-                }
+                if let reason = try process(exit, vcpu, cpuio) { return reason }
             } catch {
                 return .error(describe("completing \(exit): \(error)", cpuio))
             }
+        }
+        return nil
+    }
+
+    /// Handles one exit and completes it; returns a reason when the exit stops the machine.
+    private func process(_ exit: VMExit, _ vcpu: VCPU, _ cpuio: VCPUIO) throws(KVMError) -> StopReason? {
+        switch VMM.handle(exit, io: cpuio) {
+        case .resume(let completion):
+            vcpu.complete(completion)
+        case .resumeWithRegisters(let regs, let completion):
+            try vcpu.setRegisters(regs)
+            vcpu.complete(completion)
+        case .emulated(let regs, let exception):
+            handle.countEmulated()
+            try vcpu.setRegisters(regs)
+            if let exception { try vcpu.injectException(vector: exception) }
+        case .interrupted, .halted:
+            break
+        case .stop(let reason):
+            return reason
         }
         return nil
     }

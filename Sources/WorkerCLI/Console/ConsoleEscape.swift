@@ -4,6 +4,7 @@
 ///   Ctrl-] s   ask the guest for a graceful shutdown
 ///   Ctrl-] i   print the integration services' state (heartbeat, KVP, ...)
 ///   Ctrl-] p   pause the guest, or resume it when paused
+///   Ctrl-] v   save the VM (Save-VM) to the worker's --save-file, then exit with status 5
 ///   Ctrl-] ]   send a literal Ctrl-]
 /// A pure state machine so it is unit-tested without a terminal.
 public struct ConsoleEscape: Sendable {
@@ -16,6 +17,7 @@ public struct ConsoleEscape: Sendable {
         case gracefulShutdown
         case status
         case togglePause
+        case save
     }
 
     private var armed = false
@@ -48,6 +50,9 @@ public struct ConsoleEscape: Sendable {
                 case UInt8(ascii: "p"), UInt8(ascii: "P"):
                     flush()
                     actions.append(.togglePause)
+                case UInt8(ascii: "v"), UInt8(ascii: "V"):
+                    flush()
+                    actions.append(.save)
                 case Self.escapeByte:
                     pending.append(byte)
                 default:
@@ -65,5 +70,5 @@ public struct ConsoleEscape: Sendable {
     }
 
     public static let helpText =
-        "Console: Ctrl-] q kills the VM, Ctrl-] b sends BREAK (SysRq), Ctrl-] s asks for shutdown, Ctrl-] i shows status, Ctrl-] p pauses/resumes."
+        "Console: Ctrl-] q kills the VM, Ctrl-] b sends BREAK (SysRq), Ctrl-] s asks for shutdown, Ctrl-] i shows status,  Ctrl-] p pauses/resumes, Ctrl-] v saves the VM (--save-file)."
 }

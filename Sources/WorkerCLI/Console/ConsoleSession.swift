@@ -18,7 +18,10 @@ final class ConsoleSession: Sendable {
     private let current = Mutex<VMInstance?>(nil)
     private let killed = Atomic<Bool>(false)
 
-    init() {}
+    /// Where Ctrl-] v saves the VM (nil: saving from the console is off).
+    private let savePath: String?
+
+    init(savePath: String? = nil) { self.savePath = savePath }
 
     /// Points the console, signals and status requests at `vm`.
     func attach(_ vm: VMInstance) { current.withLock { $0 = vm } }
@@ -60,6 +63,18 @@ final class ConsoleSession: Sendable {
                     requestGracefulShutdown()
                 case .status:
                     printStatus()
+                case .save:
+                    guard let vm else { break }
+                    guard let savePath else {
+                        WorkerLog.say("saving needs --save-file PATH on the worker's command line")
+                        break
+                    }
+                    do {
+                        try vm.save(to: savePath)
+                        vm.stopAsSaved(savePath)
+                    } catch {
+                        WorkerLog.say("cannot save: \(error)")
+                    }
                 case .togglePause:
                     guard let vm else { break }
                     if vm.isPaused {

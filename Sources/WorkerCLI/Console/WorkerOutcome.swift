@@ -4,6 +4,8 @@ import VMM
 public struct WorkerOutcome: Sendable, Equatable {
     public let message: String
     public let exitCode: Int32
+    /// The exit status of a worker whose VM was saved (Save-VM).
+    public static let savedExitCode: Int32 = 5
 
     /// An outcome that is not a guest stop (the VM could not be built or started).
     public init(message: String, exitCode: Int32) {
@@ -25,6 +27,9 @@ public struct WorkerOutcome: Sendable, Equatable {
         case .error(let text):
             message = "stopped on an error: \(text)"
             exitCode = 4
+        case .saved(let path):
+            message = "the VM was saved to \(path) (start it with --restore \(path))"
+            exitCode = WorkerOutcome.savedExitCode
         }
     }
 }

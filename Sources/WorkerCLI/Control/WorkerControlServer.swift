@@ -113,6 +113,24 @@ final class WorkerControlServer: Sendable {
                 case .resume:
                     vm.resume()
                     try send(.init(.ok), on: connection)
+                case .save:
+                    guard let path = request.path, !path.isEmpty else {
+                        try send(.init(.error, error: "save needs a path for the saved-state file"), on: connection)
+                        break
+                    }
+                    if stopping.load(ordering: .relaxed) {
+                        try send(.init(.error, error: "cannot save: the VM is stopping"), on: connection)
+                        break
+                    }
+                    do {
+                        try vm.save(to: path)
+                        stopping.store(true, ordering: .relaxed)
+                        // Answer before the worker exits (the stop ends the process).
+                        try? send(.init(.ok), on: connection)
+                        vm.stopAsSaved(path)
+                    } catch {
+                        try send(.init(.error, error: "cannot save: \(error)"), on: connection)
+                    }
                 case .consoleAttach:
                     try send(.init(.ok), on: connection)
                     relayConsole(connection, reader: reader)

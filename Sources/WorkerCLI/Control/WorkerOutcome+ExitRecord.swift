@@ -10,6 +10,7 @@ extension WorkerOutcome {
         case .reset: name = "reset"
         case .stopRequested: name = "stopRequested"
         case .error: name = "error"
+        case .saved: name = "saved"
         }
         return WorkerExitRecord(reason: name, message: message, exitCode: exitCode)
     }

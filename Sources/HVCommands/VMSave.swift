@@ -1,0 +1,40 @@
+import ArgumentParser
+
+/// `hv vm save NAME…` (Save-VM): the guest's state goes to disk and the VM is Saved; `hv vm
+/// start` continues it where it was.
+public struct VMSave: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "save", abstract: "Save running or paused VMs (hv vm start continues them; hv vm discard drops the state).")
+    @OptionGroup var connection: Flags.Connection
+    @OptionGroup var output: Flags.Output
+    @Argument(help: "VM names or ids.", completion: vmNameCompletion) var vms: [String]
+    public init() {}
+
+    public func run() throws {
+        try reporting {
+            for vm in vms {
+                let info = try connection.client.save(vm)
+                try output.report(info)
+            }
+        }
+    }
+}
+
+/// `hv vm discard NAME…` (Remove-VMSavedState): a Saved VM goes Off; its next start boots afresh.
+public struct VMDiscard: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "discard", abstract: "Discard the saved state of saved VMs (they go Off).")
+    @OptionGroup var connection: Flags.Connection
+    @OptionGroup var output: Flags.Output
+    @Argument(help: "VM names or ids.", completion: vmNameCompletion) var vms: [String]
+    public init() {}
+
+    public func run() throws {
+        try reporting {
+            for vm in vms {
+                let info = try connection.client.discardSavedState(vm)
+                try output.report(info)
+            }
+        }
+    }
+}
