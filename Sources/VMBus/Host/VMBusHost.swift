@@ -66,23 +66,49 @@ public final class VMBusHost: HypercallMessageHandler {
         return try result.get()
     }
 
-    /// Hot-removes a device: closes its channel, drops its GPADLs and sends RESCIND_CHANNELOFFER.
-    /// The relid stays reserved until the guest's RELID_RELEASED.
-    public func rescind(relID: UInt32) throws(VMBusHostError) {
+    /// Hot-removes a device: closes its channel and sends RESCIND_CHANNELOFFER (Linux
+    /// `vmbus_onoffer_rescind`: the driver's remove runs, the guest closes the channel, tears
+    /// down its GPADLs and answers RELID_RELEASED).
+    ///
+    /// The device is gone for the host at once: its channel is closed (the device gets `closed`)
+    /// and no packet reaches it again. The relid stays reserved, and the GPADLs the guest still
+    /// holds stay known (so its GPADL_TEARDOWNs are answered in order), until RELID_RELEASED; a
+    /// guest that never answers keeps only that reservation.
+    /// - Parameter onReleased: called once on the device's queue (after `closed`) when the guest
+    ///   released the relid, at once if the guest never saw the offer, or when the connection
+    ///   resets (UNLOAD, a new kernel); not called while the guest stays silent.
+    public func rescind(relID: UInt32, onReleased: (@Sendable () -> Void)? = nil) throws(VMBusHostError) {
         let found: Bool = state.withLock { state in
             guard var record = state.channels[relID], record.phase != .rescinded else { return false }
             closeChannel(&record, reason: "rescind")
-            dropGPADLs(of: relID, state: &state)
+            state.pending = state.pending.filter { $0.value.relID != relID }
             if record.offeredToGuest, state.connection != nil {
                 record.phase = .rescinded
+                record.onReleased = onReleased
                 state.channels[relID] = record
                 post(RescindChannelOffer(childRelID: relID), state: state)
             } else {
+                dropGPADLs(of: relID, state: &state)
                 state.channels[relID] = nil
+                if let onReleased { record.queue.async(execute: onReleased) }
             }
             return true
         }
         if !found { throw .noSuchChannel(relID) }
+    }
+
+    /// Waits until channel `relID`'s device queue has run everything queued so far: after it,
+    /// no request the device was handling is still running (hot-remove drains I/O this way).
+    public func waitForIdle(relID: UInt32) {
+        let queue = state.withLock { $0.channels[relID]?.queue }
+        queue?.sync {}
+    }
+
+    /// The relid of a registered device that is not rescinded, or `nil`.
+    public func relID(of device: any VMBusDevice) -> UInt32? {
+        state.withLock { state in
+            state.channels.values.first { $0.device === device && $0.phase != .rescinded }?.relID
+        }
     }
 
     /// The phase of channel `relID`, or `nil` if there is none.
@@ -339,11 +365,16 @@ public final class VMBusHost: HypercallMessageHandler {
     }
 
     private func handleRelIDReleased(_ message: RelIDReleased, state: inout HostState) {
-        guard state.channels[message.childRelID]?.phase == .rescinded else {
+        guard let record = state.channels[message.childRelID], record.phase == .rescinded else {
+            // Late or repeated (after a reset, or a relid never rescinded): nothing to free.
             logger.info("vmbus: RELID_RELEASED of relid \(message.childRelID), which is not rescinded")
             return
         }
+        // GPADLs the guest did not tear down die with the relid.
+        dropGPADLs(of: message.childRelID, state: &state)
         state.channels[message.childRelID] = nil
+        logger.debug("vmbus: relid \(message.childRelID) released by the guest")
+        if let onReleased = record.onReleased { record.queue.async(execute: onReleased) }
     }
 
     private func handleModifyChannel(_ message: ModifyChannel, state: inout HostState) {
@@ -384,6 +415,7 @@ public final class VMBusHost: HypercallMessageHandler {
             guard var record = state.channels[relID] else { continue }
             if record.phase == .rescinded {
                 state.channels[relID] = nil
+                if let onReleased = record.onReleased { record.queue.async(execute: onReleased) }
                 continue
             }
             closeChannel(&record, reason: reason)
@@ -442,6 +474,8 @@ struct ChannelRecord: Sendable {
     var runtime: Runtime = .closed
     var offeredToGuest = false
     var ringGPADL: UInt32?
+    /// Set while rescinded: who waits for the guest's RELID_RELEASED.
+    var onReleased: (@Sendable () -> Void)?
 
     init(relID: UInt32, device: any VMBusDevice, queue: DispatchQueue) {
         self.relID = relID

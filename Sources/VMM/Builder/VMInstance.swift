@@ -30,6 +30,8 @@ public final class VMInstance: Sendable {
     public let hyperV: HyperVStack?
     /// The disk images on the SCSI controller, opened and locked.
     public let disks: AttachedDisks
+    /// The disks and network adapters now, which change while the guest runs (hot-plug).
+    public let devices: LiveDevices
     private let io: MachineIO
     private let logger: Logger
 
@@ -139,12 +141,19 @@ public final class VMInstance: Sendable {
                 }, logger: logger)
             hyperV = stack
             io = stack.machineIO(portIO: portIO, mmio: mmio)
+            devices = LiveDevices(
+                vmbus: stack.vmbus, vmName: configuration.name,
+                storageInstanceID: Self.storageInstanceID(vmName: configuration.name), storage: stack.storage,
+                disks: disks, configuration: configuration, adapters: stack.networkAdapters, logger: logger)
         } else {
             guard configuration.networkAdapters.isEmpty else {
                 throw .step("attach the network adapters", NetworkSetupError.needsHyperV)
             }
             hyperV = nil
             io = MachineIO(portIO: portIO, mmio: mmio)
+            devices = LiveDevices(
+                vmbus: nil, vmName: configuration.name, storageInstanceID: Self.storageInstanceID(vmName: configuration.name),
+                storage: nil, disks: disks, configuration: configuration, adapters: [], logger: logger)
         }
     }
 
@@ -165,10 +174,9 @@ public final class VMInstance: Sendable {
     public func run() throws(VMBuildError) -> StopReason {
         defer {
             // The TAP reader threads stop with the guest (no frames into a stopped VM); the channel
-            // queues finish the requests they hold, then the images close.
-            hyperV?.networkAdapters.forEach { $0.shutdown() }
-            hyperV?.vmbus.waitForIdle()
-            disks.close()
+            // queues finish the requests they hold, then the images close (those attached now,
+            // hot-added ones included; hot-removed ones closed when they left).
+            devices.close()
         }
         do {
             return try machine.run(io)
