@@ -38,9 +38,14 @@ public final class WorkerHandle: Sendable {
 
     /// Sends one request and reads its reply.
     public func request(_ kind: ControlMessage.Kind, timeoutSeconds: Int = 10) throws -> ControlMessage {
+        try request(ControlMessage(kind), timeoutSeconds: timeoutSeconds)
+    }
+
+    /// Sends one request message (with its fields) and reads its reply.
+    public func request(_ message: ControlMessage, timeoutSeconds: Int = 10) throws -> ControlMessage {
         let socket = try UnixSocket.connect(path: paths.controlSocket)
         socket.setReceiveTimeout(seconds: timeoutSeconds)
-        try socket.writeFrame(ControlMessage(kind).encoded())
+        try socket.writeFrame(message.encoded())
         guard let reply = try BufferedReader(socket).readFrame() else { throw FramingError.truncated }
         return try ControlMessage.decode(reply)
     }
