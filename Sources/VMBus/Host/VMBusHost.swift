@@ -373,7 +373,7 @@ public final class VMBusHost: HypercallMessageHandler {
         // GPADLs the guest did not tear down die with the relid.
         dropGPADLs(of: message.childRelID, state: &state)
         state.channels[message.childRelID] = nil
-        logger.debug("vmbus: relid \(message.childRelID) released by the guest")
+        logger.info("vmbus: relid \(message.childRelID) released by the guest")
         if let onReleased = record.onReleased { record.queue.async(execute: onReleased) }
     }
 

@@ -196,7 +196,7 @@ public final class LiveDevices: Sendable {
     ///   gone for the host and its TAP backend stopped).
     /// - Throws: `HotplugError` if no adapter has that address.
     @discardableResult
-    public func removeNetworkAdapter(mac: MACAddress, releaseTimeoutSeconds: Double = 5) throws(HotplugError) -> Bool {
+    public func removeNetworkAdapter(mac: MACAddress, releaseTimeoutSeconds: Double = 30) throws(HotplugError) -> Bool {
         changeLock.wait()
         defer { changeLock.signal() }
         guard let vmbus, let entry = state.withLock({ $0.adapters.first { $0.mac == mac } }) else {
@@ -211,7 +211,9 @@ public final class LiveDevices: Sendable {
             released.signal()
         }
         let inTime = released.wait(timeout: .now() + releaseTimeoutSeconds) == .success
-        if !inTime {
+        if inTime {
+            logger.info("hot-remove: the guest released adapter \(mac)'s channel")
+        } else {
             logger.warning("hot-remove: the guest did not release adapter \(mac) within \(releaseTimeoutSeconds) s; removed on the host side")
         }
         entry.adapter.shutdown()
