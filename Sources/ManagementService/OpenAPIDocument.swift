@@ -277,7 +277,7 @@ paths:
       summary: >
         Remove an adapter, by index or MAC address, while the VM is Off or Running. On a Running
         VM its channel is rescinded and its TAP released once the guest let go of the channel (at
-        most 30 s). 409 while Paused, 501 when the worker predates hot-remove. Later adapters move
+        most 60 s). 409 while Paused, 501 when the worker predates hot-remove. Later adapters move
         up one index.
       responses:
         "204": {description: Removed}

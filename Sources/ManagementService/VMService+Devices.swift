@@ -207,8 +207,8 @@ extension VMService {
         let handle = try worker(vm)
         let reply: ControlMessage
         do {
-            // A removal waits up to 30 s for the guest to release the channel.
-            reply = try handle.request(request, timeoutSeconds: 60)
+            // A removal waits up to 60 s for the guest to close and release the channel.
+            reply = try handle.request(request, timeoutSeconds: 90)
         } catch {
             throw .workerFailed("cannot \(what) running VM \(vm.name): the worker (pid \(handle.pid)) did not answer: \(error)")
         }

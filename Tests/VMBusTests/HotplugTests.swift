@@ -53,11 +53,13 @@ import VirtualDisk
         let released = ReleaseCounter()
         try h.host.rescind(relID: relid, onReleased: released.callback)
         h.host.waitForIdle()
-        #expect(device.snapshot.closed == 1)
+        #expect(device.snapshot.closed == 0, "open until the guest closes it")
         #expect(h.guest.replies().contains { $0.u32(0) == 2 && $0.u32(8) == relid })
         #expect(h.host.relID(of: device) == nil)
         // Linux: vmbus_close (CLOSECHANNEL, GPADL_TEARDOWN → TORNDOWN), then RELID_RELEASED.
         h.guest.close(relid: relid)
+        h.host.waitForIdle()
+        #expect(device.snapshot.closed == 1)
         #expect(h.guest.teardownGPADL(relid: relid, handle: channel.gpadl))
         #expect(h.host.gpadl(channel.gpadl) == nil)
         #expect(released.value == 0)
@@ -92,6 +94,8 @@ import VirtualDisk
         let channel = try #require(h.guest.open(offer: offer).0)
         let released = ReleaseCounter()
         try h.host.rescind(relID: relid, onReleased: released.callback)
+        // The caller's deadline runs out: the host cuts the channel off.
+        h.host.closeRescinded(relID: relid)
         // The guest keeps writing and signalling; nothing reaches the device, nothing hangs.
         #expect(channel.send(transactionID: 1, payload: [1, 2, 3]))
         #expect(h.host.signalEvent(connectionID: offer.connectionID, flagNumber: 0, vp: 0) == .invalidPortID)
@@ -104,6 +108,22 @@ import VirtualDisk
         #expect(h.guest.unload())
         #expect(released.waitForCall())
         #expect(h.host.phase(of: relid) == nil)
+    }
+
+    @Test func releaseWithoutCloseStillClosesTheChannel() throws {
+        let h = Harness()
+        let device = EchoDevice(instance: 1)
+        let relid = try h.host.addDevice(device)
+        let offer = try #require(h.connect().first)
+        _ = try #require(h.guest.open(offer: offer).0)
+        try h.host.rescind(relID: relid)
+        h.guest.relidReleased(relid)
+        h.host.waitForIdle()
+        #expect(h.host.phase(of: relid) == nil)
+        #expect(h.host.signalEvent(connectionID: offer.connectionID, flagNumber: 0, vp: 0) == .invalidPortID)
+        // The device's queue is no longer tracked by the host: give it a moment.
+        for _ in 0..<100 where device.snapshot.closed == 0 { usleep(10_000) }
+        #expect(device.snapshot.closed == 1)
     }
 
     @Test func rescindBeforeTheGuestSawTheOfferReleasesAtOnce() throws {

@@ -15,7 +15,8 @@ import VMBus
 ///   SRB_STATUS_INVALID_LUN, which Linux takes as "device gone"), then the controller's queue
 ///   drains and only then is the image closed and unlocked.
 /// - A network adapter is a channel of its own: added = TAP opened, then offered; removed =
-///   rescinded, then its TAP stopped once the guest released the channel (or the wait ran out).
+///   rescinded, then its TAP stopped once the guest closed and released the channel (or the wait
+///   ran out and the host closed it).
 ///
 /// ## Concurrency model
 /// Called from the worker's control threads. One change runs at a time (`changeLock`, a
@@ -190,20 +191,22 @@ public final class LiveDevices: Sendable {
         return mac
     }
 
-    /// Removes the network adapter with `mac`: rescinds its channel, waits (up to
-    /// `releaseTimeoutSeconds`) for the guest to release it, then stops its TAP backend.
+    /// Removes the network adapter with `mac`: rescinds its channel (the adapter keeps serving
+    /// the guest's remove path), waits (up to `releaseTimeoutSeconds`) for the guest to close and
+    /// release it, else closes it on the host side, then stops its TAP backend.
     /// - Returns: whether the guest released the channel in time (either way the adapter is
     ///   gone for the host and its TAP backend stopped).
     /// - Throws: `HotplugError` if no adapter has that address.
     @discardableResult
-    public func removeNetworkAdapter(mac: MACAddress, releaseTimeoutSeconds: Double = 30) throws(HotplugError) -> Bool {
+    public func removeNetworkAdapter(mac: MACAddress, releaseTimeoutSeconds: Double = 60) throws(HotplugError) -> Bool {
         changeLock.wait()
         defer { changeLock.signal() }
         guard let vmbus, let entry = state.withLock({ $0.adapters.first { $0.mac == mac } }) else {
             throw HotplugError("no network adapter has address \(mac)")
         }
         let released = DispatchSemaphore(value: 0)
-        if let relID = vmbus.relID(of: entry.adapter) {
+        let relID = vmbus.relID(of: entry.adapter)
+        if let relID {
             do { try vmbus.rescind(relID: relID, onReleased: { released.signal() }) } catch {
                 throw HotplugError("cannot rescind the adapter's channel: \(error)")
             }
@@ -214,6 +217,8 @@ public final class LiveDevices: Sendable {
         if inTime {
             logger.info("hot-remove: the guest released adapter \(mac)'s channel")
         } else {
+            // The adapter kept serving the guest's remove path until now; cut it off.
+            if let relID { vmbus.closeRescinded(relID: relID) }
             logger.warning("hot-remove: the guest did not release adapter \(mac) within \(releaseTimeoutSeconds) s; removed on the host side")
         }
         entry.adapter.shutdown()
