@@ -28,7 +28,8 @@ public final class VMInstance: Sendable {
     public let boot: LinuxBootResult
     /// The Hyper-V enlightenments, VMBus and integration services (nil with `hyperV` off).
     public let hyperV: HyperVStack?
-    /// The disk images on the SCSI controller, opened and locked.
+    /// The disk images on the SCSI controller at start, opened and locked (`devices` has the
+    /// ones attached now, after hot-plug).
     public let disks: AttachedDisks
     /// The disks and network adapters now, which change while the guest runs (hot-plug).
     public let devices: LiveDevices
