@@ -94,6 +94,42 @@ struct HotplugGuestTests {
         #expect(status == 0, "worker status \(String(describing: status)) after SysRq power-off; log in \(logPath)")
     }
 
+    /// A VM started without disks has no SCSI controller: the first hot-added disk brings one (a
+    /// late VMBus offer), which storvsc probes with the disk on it.
+    @Test(.enabled(if: GuestEnvironment.canRun))
+    func firstDiskBringsTheController() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swifthv-hotplug-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let disk = dir + "/only.img"
+        #expect(FileManager.default.createFile(atPath: disk, contents: Data(count: 4 << 20)))
+        let socket = dir + "/control.sock"
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("swifthv-hotplug-first.log").path
+        let worker = try WorkerProcess(
+            arguments: [
+                "run", "--kernel", GuestEnvironment.kernel ?? "", "--initrd", GuestEnvironment.initramfs ?? "",
+                "--memory", "128", "--cpus", "1", "--cmdline", TestKernelBootTests.cmdline, "--control-socket", socket,
+            ], logPath: logPath)
+        defer {
+            worker.signal(SIGKILL)
+            _ = worker.waitForExit(timeout: 10)
+        }
+        let booted = worker.waitFor("Run /init as init process", timeout: 420)
+        #expect(booted, "the guest did not boot; log in \(logPath)")
+        guard booted else { return }
+        #expect(!worker.text.contains("storvsc_host_t"), "a SCSI controller without disks")
+        let added = try ControlClient(path: socket).request(#"{"version":1,"kind":"addDisk","disk":{"path":"\#(disk)"}}"#)
+        #expect(added.contains(#""kind":"ok""#) && added.contains(#""lun":0"#), "addDisk: \(added)")
+        #expect(
+            worker.waitFor("sd 0:0:0:0: [sda] 8192 512-byte logical blocks: (4.19 MB/4.00 MiB)", timeout: 180),
+            "storvsc did not probe the late controller's disk; log in \(logPath)")
+        worker.type([0x1D, UInt8(ascii: "b")])
+        Thread.sleep(forTimeInterval: 0.5)
+        worker.type([UInt8(ascii: "o")])
+        let status = worker.waitForExit(timeout: 180)
+        #expect(status == 0, "worker status \(String(describing: status)) after SysRq power-off; log in \(logPath)")
+    }
+
     /// True when an exclusive flock on `path` can be taken now (no worker holds the image).
     static func isUnlocked(_ path: String) -> Bool {
         let fd = open(path, O_RDONLY)
