@@ -66,7 +66,7 @@ public final class VMBusHost: HypercallMessageHandler {
         return try result.get()
     }
 
-    /// Hot-removes a device: closes its channel and sends RESCIND_CHANNELOFFER (Linux
+    /// Hot-removes a device: sends RESCIND_CHANNELOFFER (Linux
     /// `vmbus_onoffer_rescind`: the driver's remove runs, the guest closes the channel, tears
     /// down its GPADLs and answers RELID_RELEASED).
     ///
