@@ -7,7 +7,10 @@ import Foundation
 /// `.error` and closes. New fields are optional so older peers still decode newer messages.
 ///
 /// Conversation: the client sends a request (`status`, `turnOff`, `shutdown`, `pause`, `resume`,
-/// `consoleAttach`) and reads one reply (`ok`, `status`, `error`). A worker that predates a
+/// `consoleAttach`, `addDisk`, `removeDisk`, `addNetworkAdapter`, `removeNetworkAdapter`) and
+/// reads one reply (`ok`, `status`, `error`). The device requests are answered once the device
+/// is offered to the guest or removed (`ok` with `disk` / `networkAdapter` pinned to the LUN
+/// and MAC it got), or with `error` saying why. A worker that predates a
 /// request kind answers `error` with "unknown request KIND" (`isUnknownRequest`), so new kinds
 /// need no version bump. After a successful `consoleAttach` the
 /// connection carries `consoleOutput` from the worker and `consoleInput` / `consoleBreak` from
@@ -25,14 +28,29 @@ public struct ControlMessage: Codable, Sendable, Equatable {
     public var status: WorkerStatus?
     /// The saved-state file of a `save` request (absent in every other message).
     public var path: String?
+    /// The disk of `addDisk` (request: LUN optional; reply: LUN set).
+    public var disk: DiskAttachment?
+    /// The LUN of `removeDisk`.
+    public var lun: UInt8?
+    /// The adapter of `addNetworkAdapter` (request: MAC optional; reply: MAC set).
+    public var networkAdapter: NetworkAdapterConfiguration?
+    /// The address of `removeNetworkAdapter` ("xx:xx:xx:xx:xx:xx").
+    public var macAddress: String?
 
-    public init(_ kind: Kind, data: Data? = nil, error: String? = nil, status: WorkerStatus? = nil, path: String? = nil) {
+    public init(
+        _ kind: Kind, data: Data? = nil, error: String? = nil, status: WorkerStatus? = nil, disk: DiskAttachment? = nil,
+        lun: UInt8? = nil, networkAdapter: NetworkAdapterConfiguration? = nil, macAddress: String? = nil, path: String? = nil
+    ) {
         self.version = Self.protocolVersion
         self.kind = kind
         self.data = data
         self.error = error
         self.status = status
         self.path = path
+        self.disk = disk
+        self.lun = lun
+        self.networkAdapter = networkAdapter
+        self.macAddress = macAddress
     }
 
     /// The message kind: an open set, so an unknown kind from a newer peer decodes (and is refused).
@@ -54,6 +72,14 @@ public struct ControlMessage: Codable, Sendable, Equatable {
         /// status 5, reason "saved"). Older workers answer "unknown request save".
         public static let save = Kind(rawValue: "save")
         public static let consoleAttach = Kind(rawValue: "consoleAttach")
+        /// Attach `disk` to the running VM's SCSI controller (Add-VMHardDiskDrive).
+        public static let addDisk = Kind(rawValue: "addDisk")
+        /// Detach the disk at `lun` from the running VM (Remove-VMHardDiskDrive).
+        public static let removeDisk = Kind(rawValue: "removeDisk")
+        /// Add `networkAdapter` to the running VM (Add-VMNetworkAdapter).
+        public static let addNetworkAdapter = Kind(rawValue: "addNetworkAdapter")
+        /// Remove the adapter with `macAddress` from the running VM (Remove-VMNetworkAdapter).
+        public static let removeNetworkAdapter = Kind(rawValue: "removeNetworkAdapter")
         public static let consoleInput = Kind(rawValue: "consoleInput")
         public static let consoleBreak = Kind(rawValue: "consoleBreak")
         public static let consoleOutput = Kind(rawValue: "consoleOutput")

@@ -5,7 +5,7 @@ import HVClient
 /// `hv vm disk add|remove|list` (Add-/Remove-/Get-VMHardDiskDrive; virsh attach-disk, domblklist).
 public struct VMDisk: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "disk", abstract: "Attach, detach and list a VM's disks (while it is Off).",
+        commandName: "disk", abstract: "Attach, detach and list a VM's disks (Off or Running: hot-add and hot-remove).",
         subcommands: [VMDiskAdd.self, VMDiskRemove.self, VMDiskList.self])
     public init() {}
 }

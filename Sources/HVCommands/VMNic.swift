@@ -5,7 +5,7 @@ import HVClient
 /// `hv vm nic add|remove|list` (Add-/Remove-/Get-VMNetworkAdapter; virsh domiflist).
 public struct VMNic: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "nic", abstract: "Add, remove and list a VM's network adapters (while it is Off).",
+        commandName: "nic", abstract: "Add, remove and list a VM's network adapters (Off or Running: hot-add and hot-remove).",
         subcommands: [VMNicAdd.self, VMNicRemove.self, VMNicList.self])
     public init() {}
 }

@@ -220,8 +220,11 @@ paths:
     post:
       operationId: addDisk
       summary: >
-        Attach a raw or VHDX image to the SCSI controller (Add-VMHardDiskDrive); only while the VM
-        is Off (409 otherwise: no hot-add yet). The image must be a regular file inside an allowed
+        Attach a raw or VHDX image to the SCSI controller (Add-VMHardDiskDrive) while the VM is Off
+        or Running. On a Running VM the worker attaches it live first (the guest rescans its SCSI
+        bus) and only then is it stored; 409 while Paused (resume first) or when the worker
+        refuses (image locked, LUN taken), 501 when the VM's worker predates hot-add, 502 when it
+        does not answer. The image must be a regular file inside an allowed
         directory, writable unless readOnly. Without lun it takes the lowest free LUN, which is
         then stored. 409 when the LUN is taken, the image is attached to this VM already, or to
         another VM (unless both attach it read-only).
@@ -234,6 +237,8 @@ paths:
         "404": {$ref: "#/components/responses/Error"}
         "409": {$ref: "#/components/responses/Error"}
         "413": {$ref: "#/components/responses/Error"}
+        "501": {$ref: "#/components/responses/Error"}
+        "502": {$ref: "#/components/responses/Error"}
   /v1/vms/{vm}/disks/{lun}:
     parameters: [{$ref: "#/components/parameters/VM"}, {$ref: "#/components/parameters/LUN"}]
     get:
@@ -245,12 +250,18 @@ paths:
         "404": {$ref: "#/components/responses/Error"}
     delete:
       operationId: removeDisk
-      summary: Detach a disk (Remove-VMHardDiskDrive); only while the VM is Off. The image file stays.
+      summary: >
+        Detach a disk (Remove-VMHardDiskDrive) while the VM is Off or Running. On a Running VM
+        the worker removes the LUN live (the guest rescans; I/O still queued for it fails), waits
+        for the request in progress, then closes and unlocks the image. 409 while Paused, 501 when
+        the worker predates hot-remove. The image file stays.
       responses:
         "204": {description: Detached}
         "400": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
         "409": {$ref: "#/components/responses/Error"}
+        "501": {$ref: "#/components/responses/Error"}
+        "502": {$ref: "#/components/responses/Error"}
   /v1/vms/{vm}/network-adapters:
     parameters: [{$ref: "#/components/parameters/VM"}]
     get:
@@ -264,8 +275,10 @@ paths:
     post:
       operationId: addNetworkAdapter
       summary: >
-        Add a synthetic network adapter on a host TAP interface (Add-VMNetworkAdapter); only while
-        the VM is Off. Without macAddress it gets a stable one in 00:15:5d:xx:xx:xx, which is then
+        Add a synthetic network adapter on a host TAP interface (Add-VMNetworkAdapter) while the
+        VM is Off or Running. On a Running VM the worker opens the TAP and offers the adapter's
+        VMBus channel first (409 when the TAP cannot be opened or while Paused, 501 when the
+        worker predates hot-add). Without macAddress it gets a stable one in 00:15:5d:xx:xx:xx, which is then
         stored. 409 when another VM (or adapter) uses the TAP or the MAC.
       requestBody:
         required: true
@@ -276,6 +289,8 @@ paths:
         "404": {$ref: "#/components/responses/Error"}
         "409": {$ref: "#/components/responses/Error"}
         "413": {$ref: "#/components/responses/Error"}
+        "501": {$ref: "#/components/responses/Error"}
+        "502": {$ref: "#/components/responses/Error"}
   /v1/vms/{vm}/network-adapters/{adapter}:
     parameters: [{$ref: "#/components/parameters/VM"}, {$ref: "#/components/parameters/Adapter"}]
     get:
@@ -287,12 +302,18 @@ paths:
         "404": {$ref: "#/components/responses/Error"}
     delete:
       operationId: removeNetworkAdapter
-      summary: Remove an adapter, by index or MAC address; only while the VM is Off. Later adapters move up one index.
+      summary: >
+        Remove an adapter, by index or MAC address, while the VM is Off or Running. On a Running
+        VM its channel is rescinded and its TAP released once the guest let go of the channel (at
+        most 60 s). 409 while Paused, 501 when the worker predates hot-remove. Later adapters move
+        up one index.
       responses:
         "204": {description: Removed}
         "400": {$ref: "#/components/responses/Error"}
         "404": {$ref: "#/components/responses/Error"}
         "409": {$ref: "#/components/responses/Error"}
+        "501": {$ref: "#/components/responses/Error"}
+        "502": {$ref: "#/components/responses/Error"}
   /v1/events:
     get:
       summary: >

@@ -6,9 +6,12 @@ import VirtualDisk
 /// `…/network-adapters`, `…/network-adapters/{index or mac}` (Add-VMHardDiskDrive,
 /// Get-VMNetworkAdapter, virsh attach-disk/domblklist/domiflist).
 ///
-/// Changes are allowed while the VM is Off: the worker reads its devices when it starts and has
-/// no hot-add yet. Every change goes through `checkedConfiguration`, the same path create and
-/// update take, under the VM's operation lock and then `configurationLock`.
+/// Changes are allowed while the VM is Off (stored; the worker reads them when it starts) and
+/// while it is Running (hot-add and hot-remove: the worker changes the live VM first, and only
+/// when it accepted is the change stored, so the next start has it too). A Paused VM must be
+/// resumed first (its guest could not answer). Every change goes through
+/// `checkedConfiguration`, the same path create and update take, under the VM's operation lock
+/// and then `configurationLock`.
 extension VMService {
     // MARK: Disks
 
@@ -46,6 +49,8 @@ extension VMService {
             }
             c.disks.append(disk)
             return c
+        } live: { _, new in
+            new.disks.last.map { ControlMessage(.addDisk, disk: $0) }
         } answer: { vm throws(ServiceError) -> VMDiskInfo in
             guard let lun = vm.configuration.disks.last?.lun else { throw .workerFailed("the new disk has no LUN") }
             return try self.disk(vm.id, lun: "\(lun)")
@@ -60,6 +65,8 @@ extension VMService {
             guard let index = c.assignedLUNs().firstIndex(of: lun) else { throw .notFound("\(vm.name) has no disk at LUN \(lun)", hint: "hv vm disk list \(vm.name) shows its disks") }
             c.disks.remove(at: index)
             return c
+        } live: { _, _ in
+            ControlMessage(.removeDisk, lun: lun)
         } answer: { _ in () }
     }
 
@@ -102,6 +109,8 @@ extension VMService {
             }
             c.networkAdapters.append(adapter)
             return c
+        } live: { _, new in
+            new.networkAdapters.last.map { ControlMessage(.addNetworkAdapter, networkAdapter: $0) }
         } answer: { vm throws(ServiceError) -> VMNetworkAdapterInfo in
             guard let last = try networkAdapters(vm.id).last else { throw .workerFailed("the new adapter is missing") }
             return last
@@ -111,10 +120,19 @@ extension VMService {
     /// Removes an adapter, named by index or MAC address. Later adapters keep their MACs (they
     /// are stored when added) but move up one index.
     public func removeNetworkAdapter(_ idOrName: String, _ key: String) throws(ServiceError) {
+        let vm = try record(idOrName)
+        let adapters = try networkAdapters(vm.id)
+        let mac = adapters[try Self.adapterIndex(key, in: adapters, vm: vm.name)].macAddress
         _ = try changeDevices(idOrName, "remove a network adapter from") { vm throws(ServiceError) -> VMConfiguration in
             var c = vm.configuration
-            c.networkAdapters.remove(at: try Self.adapterIndex(key, in: try networkAdapters(vm.id), vm: vm.name))
+            let current = try networkAdapters(vm.id)
+            guard let index = current.firstIndex(where: { $0.macAddress == mac }) else {
+                throw .notFound("\(vm.name) has no network adapter with address \(mac)", hint: "hv vm nic list \(vm.name) shows its adapters")
+            }
+            c.networkAdapters.remove(at: index)
             return c
+        } live: { _, _ in
+            ControlMessage(.removeNetworkAdapter, macAddress: mac)
         } answer: { _ in () }
     }
 
@@ -134,29 +152,47 @@ extension VMService {
 
     // MARK: The one change path
 
-    /// Runs a device change: the VM must be Off; `change` builds the new configuration from the
-    /// current record, which is then checked, stored with its events, and `answer` reads back.
+    /// Runs a device change on an Off or Running VM: `change` builds the new configuration from
+    /// the current record, which is then checked; for a Running VM `live` builds the worker
+    /// request from the old and the checked (pinned) configuration, and the change is stored
+    /// only when the worker accepted it. The result is stored with its events, and `answer`
+    /// reads back.
     private func changeDevices<T>(
         _ idOrName: String, _ what: String, _ change: (VMRecord) throws(ServiceError) -> VMConfiguration,
+        live: (VMConfiguration, VMConfiguration) -> ControlMessage?,
         answer: (VMRecord) throws(ServiceError) -> T
     ) throws(ServiceError) -> T {
         let id = try record(idOrName).id
         return try serialized(id) { () throws(ServiceError) -> T in
             var vm = try record(id)
-            if vm.state == .saved {
+            switch vm.state {
+            case .off, .running: break
+            case .saved:
                 throw .invalidState(
                     "cannot \(what) \(vm.name): it is Saved, and a saved state belongs to the devices it was saved with",
                     hint: "start the VM (hv vm start \(vm.name)) and stop it, or discard its saved state (hv vm discard \(vm.name)), then change its devices")
-            }
-            guard vm.state == .off else {
+            case .paused:
                 throw .invalidState(
-                    "cannot \(what) \(vm.name): it is \(vm.state), and hot-add and hot-remove are not supported yet",
-                    hint: "stop the VM first (hv vm stop \(vm.name)), change its devices, then start it")
+                    "cannot \(what) \(vm.name): it is Paused, and a paused guest cannot take a device change",
+                    hint: "resume it first (hv vm resume \(vm.name))")
+            default:
+                throw .invalidState(
+                    "cannot \(what) \(vm.name): it is \(vm.state)",
+                    hint: "change devices while the VM is Off or Running")
             }
             let old = vm.configuration
             let new = try change(vm)
             try configurationLock.withLock { _ throws(ServiceError) in
-                let (checked, images) = try checkedConfiguration(new, vmID: id)
+                let (pinned, images) = try checkedConfiguration(new, vmID: id)
+                var checked = pinned
+                if vm.state == .running {
+                    // Pinned (LUN, MAC) before the worker sees it, so both agree.
+                    guard let request = live(old, checked) else { throw .workerFailed("no device change to send") }
+                    let reply = try self.liveChange(request, vm: vm, what: what)
+                    if let disk = reply.disk, request.kind == .addDisk, let index = checked.disks.indices.last {
+                        checked.disks[index] = disk
+                    }
+                }
                 vm.configuration = checked
                 let updated = vm
                 let notes = Self.deviceEvents(old: old, new: checked, images: images)
@@ -166,6 +202,31 @@ extension VMService {
             }
             return try answer(try record(id))
         }
+    }
+
+    /// Sends a hot-plug request to the VM's worker and returns its `ok` reply.
+    /// - Throws: `.notSupported` (501) from a worker that predates hot-plug, `.invalidState` when
+    ///   the worker refuses because of the VM's state, `.workerFailed` for its other refusals.
+    private func liveChange(_ request: ControlMessage, vm: VMRecord, what: String) throws(ServiceError) -> ControlMessage {
+        let handle = try worker(vm)
+        let reply: ControlMessage
+        do {
+            // A removal waits up to 60 s for the guest to close and release the channel.
+            reply = try handle.request(request, timeoutSeconds: 90)
+        } catch {
+            throw .workerFailed("cannot \(what) running VM \(vm.name): the worker (pid \(handle.pid)) did not answer: \(error)")
+        }
+        if reply.isUnknownRequest {
+            throw .notSupported(
+                "cannot \(what) running VM \(vm.name): its worker (pid \(handle.pid)) predates hot-add and hot-remove",
+                hint: "stop the VM, change its devices, then start it (it then runs the current hv-worker)")
+        }
+        guard reply.kind == .ok else {
+            let why = reply.error ?? "the worker refused"
+            if why.contains("paused") || why.contains("stopping") { throw .invalidState("cannot \(what) \(vm.name): \(why)") }
+            throw .conflict("cannot \(what) running VM \(vm.name): \(why)")
+        }
+        return reply
     }
 
     /// Checks a configuration the way every change needs (its own rules, then the images on the

@@ -326,7 +326,7 @@ public final class VMService: Sendable {
         _ = try? transition(vm, from: nil, to: .off, reason: exit.message, pid: .some(nil), message)
     }
 
-    private func worker(_ vm: VMRecord) throws(ServiceError) -> WorkerHandle {
+    func worker(_ vm: VMRecord) throws(ServiceError) -> WorkerHandle {
         guard let handle = workers.withLock({ $0[vm.id] }) else {
             throw .invalidState("\(vm.name) has no running worker", hint: "hv vm show \(vm.name) shows its state")
         }

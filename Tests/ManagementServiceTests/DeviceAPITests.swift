@@ -4,6 +4,10 @@ import HVClient
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
 /// Disks and network adapters through the REST API, against a real `hvd` (no VM runs: no KVM).
 @Suite(.serialized) struct DeviceAPITests {
     /// A raw image of `size` bytes in hvd's images directory.
@@ -206,8 +210,9 @@ import Testing
         #expect(try client.addDisk("web", DiskAttachment(path: readOnlyImage, readOnly: true)).format == "raw")
     }
 
-    /// A Running VM's devices cannot change (no hot-add yet): 409 with the way out, nothing changed.
-    @Test(.enabled(if: TestEnvironment.canBootGuests)) func changesWhileRunningAre409() throws {
+    /// A Running VM's devices change live: the worker attaches first, then the change is
+    /// stored (so the next start has it); Paused is 409 with the way out.
+    @Test(.enabled(if: TestEnvironment.canBootGuests)) func hotPlugOnARunningVM() throws {
         guard let images = TestEnvironment.guestImages else { return }
         let allowed = [images.kernel, images.initramfs].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
         let hvd = try HVDProcess(extraAllowed: allowed)
@@ -218,19 +223,50 @@ import Testing
             CreateVMRequest(name: "live", memoryMiB: 128, boot: BootRequest(kernel: images.kernel, initrd: images.initramfs, cmdline: TestEnvironment.cmdline)))
         _ = try client.start("live")
         defer { _ = try? client.turnOff("live") }
+
+        // Started without disks: the first add offers the SCSI controller with the disk on it.
+        let added = try client.addDisk("live", DiskAttachment(path: disk))
+        #expect(added.lun == 0 && added.path == disk)
+        #expect(try client.vm("live").configuration.disks == [DiskAttachment(path: disk, lun: 0)])
+        // The worker holds the image now: a second VM's worker could not lock it.
+        let fd = open(disk, O_RDONLY)
+        #expect(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0, "the running worker does not hold the hot-added image")
+        close(fd)
+        // A missing image is refused by hvd before the worker sees it; nothing is stored.
+        let (missing, _) = try rawRequest(hvd.socket, method: "POST", path: "/v1/vms/live/disks", body: #"{"path":"\#(hvd.imagesDirectory)/nope.img"}"#)
+        #expect((400..<500).contains(missing))
+
+        try client.removeDisk("live", lun: 0)
+        #expect(try client.vm("live").configuration.disks.isEmpty)
+        let unlocked = open(disk, O_RDONLY)
+        #expect(unlocked >= 0 && flock(unlocked, LOCK_EX | LOCK_NB) == 0, "the removed image is still locked")
+        close(unlocked)
+
+        let tap = "hvapi\(Int.random(in: 1000...9999))"
+        let (nicStatus, nicJSON) = try rawRequest(hvd.socket, method: "POST", path: "/v1/vms/live/network-adapters", body: #"{"tap":"\#(tap)"}"#)
+        if nicStatus == 201 {
+            #expect(try client.vm("live").configuration.networkAdapters.map(\.tap) == [tap])
+            let (gone, _) = try rawRequest(hvd.socket, method: "DELETE", path: "/v1/vms/live/network-adapters/0", body: nil)
+            #expect(gone == 204)
+            #expect(try client.vm("live").configuration.networkAdapters.isEmpty)
+        } else {
+            // No CAP_NET_ADMIN or /dev/net/tun: the worker's clear refusal, nothing stored.
+            #expect(nicStatus == 409, "\(nicJSON)")
+            #expect((nicJSON["message"] as? String)?.contains("TAP") == true, "\(nicJSON)")
+            #expect(try client.vm("live").configuration.networkAdapters.isEmpty)
+        }
+
+        _ = try client.pause("live")
         let before = try client.vm("live").configuration
         for (method, path, body) in [
             ("POST", "/v1/vms/live/disks", #"{"path":"\#(disk)"}"#), ("POST", "/v1/vms/live/network-adapters", #"{"tap":"tap-live"}"#),
-            ("DELETE", "/v1/vms/live/disks/0", nil), ("DELETE", "/v1/vms/live/network-adapters/0", nil),
         ] {
             let (status, json) = try rawRequest(hvd.socket, method: method, path: path, body: body)
             #expect(status == 409, "\(method) \(path)")
-            #expect((json["message"] as? String)?.contains("hot-add and hot-remove are not supported yet") == true, "\(json)")
-            #expect((json["hint"] as? String)?.contains("stop the VM first") == true)
+            #expect((json["hint"] as? String)?.contains("resume") == true, "\(json)")
         }
         #expect(try client.vm("live").configuration == before)
-        // Reading devices of a running VM is fine.
-        #expect(try client.disks("live").isEmpty)
+        _ = try client.resume("live")
     }
 
     /// A differencing disk's parents are exposed to the guest, so they must lie in an allowed

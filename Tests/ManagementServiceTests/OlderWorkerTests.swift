@@ -86,4 +86,29 @@ final class OlderWorker: Sendable {
         #expect(elapsed < 3, "/metrics waited \(elapsed) s for a stuck worker")
         worker.statusDelay.store(0, ordering: .relaxed)
     }
+
+    /// A worker from before hot-plug: adding or removing a device on the running VM is a clear
+    /// 501 and nothing is stored. (Paused → 409 is checked with a real worker in DeviceAPITests.)
+    @Test(.enabled(if: TestEnvironment.canRunHVD)) func hotPlugThroughAnOlderWorkerIs501() throws {
+        var hvd = try HVDProcess()
+        defer { hvd.terminate() }
+        let vm = try hvd.client.createVM(CreateVMRequest(name: "old", memoryMiB: 64, boot: BootRequest(kernel: try hvd.fakeKernel())))
+        let image = try DeviceAPITests.rawImage(hvd, "late.img")
+        hvd.terminate()
+        let inventory = try Inventory(path: hvd.stateDirectory + "/inventory.sqlite")
+        _ = try inventory.transition(id: vm.id, from: nil, to: .running, reason: nil, workerPID: .some(getpid()), message: "test: running")
+        let worker = try OlderWorker(socketPath: hvd.scratch.path + "/run/workers/\(vm.id).sock")
+        defer { worker.close() }
+        hvd = try hvd.restarted()
+
+        for (method, path, body) in [
+            ("POST", "/v1/vms/old/disks", #"{"path":"\#(image)"}"#), ("POST", "/v1/vms/old/network-adapters", #"{"tap":"tap-old"}"#),
+        ] {
+            let (status, json) = try rawRequest(hvd.socket, method: method, path: path, body: body)
+            #expect(status == 501, "\(method) \(path): \(json)")
+            #expect((json["message"] as? String)?.contains("predates hot-add") == true, "\(json)")
+        }
+        #expect(try hvd.client.vm("old").configuration.disks.isEmpty)
+        #expect(try hvd.client.vm("old").configuration.networkAdapters.isEmpty)
+    }
 }

@@ -221,14 +221,22 @@ import VMBus
         let channel = try #require(h.guest.open(offer: offer).0)
         try h.host.rescind(relID: relid)
         h.host.waitForIdle()
-        #expect(device.snapshot.closed == 1)
         let rescind = h.guest.replies()
         #expect(rescind.contains { $0.u32(0) == 2 && $0.u32(8) == relid })
         #expect(h.host.phase(of: relid) == .rescinded)
-        #expect(h.host.gpadl(channel.gpadl) == nil)  // the host dropped it itself
-        // Packets on a rescinded channel go nowhere.
-        #expect(h.host.signalEvent(connectionID: offer.connectionID, flagNumber: 0, vp: 0) == .invalidPortID)
+        // The channel serves the guest's remove path until the guest closes it.
+        #expect(device.snapshot.closed == 0)
+        #expect(channel.send(transactionID: 1, payload: Array("bye".utf8)))
+        channel.signalHost()
+        h.host.waitForIdle()
+        #expect(device.snapshot.packets.count == 1)
+        // The guest still holds its ring GPADL: known until it tears it down (or releases the relid).
+        #expect(h.host.gpadl(channel.gpadl) != nil)
         h.guest.close(relid: relid)
+        h.host.waitForIdle()
+        #expect(device.snapshot.closed == 1)
+        // Packets on a closed rescinded channel go nowhere.
+        #expect(h.host.signalEvent(connectionID: offer.connectionID, flagNumber: 0, vp: 0) == .invalidPortID)
         // A new device cannot take the relid before RELID_RELEASED.
         let other = try h.host.addDevice(EchoDevice(instance: 2))
         #expect(other != relid)

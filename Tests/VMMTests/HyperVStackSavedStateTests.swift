@@ -21,7 +21,7 @@ struct HyperVStackSavedStateTests {
         logger.logLevel = .error
         return try HyperVStack(
             configuration: HyperVStack.configuration(vpCount: 1, tscFrequencyHz: 2_000_000_000), services: services,
-            memory: memory, machine: machine, disks: AttachedDisks(disks: [:], locks: []), storageInstanceID: .zero,
+            memory: memory, machine: machine, disks: AttachedDisks(disks: [:], locks: [:]), storageInstanceID: .zero,
             onGuestCrash: { _ in }, logger: logger)
     }
 

@@ -47,6 +47,9 @@ extension NetworkAdapter {
         case .initialize:
             guard let requestID = field(RNDISLayout.requestID) else { return malformed("INITIALIZE", &state) }
             state.rndisInitialized = true
+            // The guest's hv_netvsc probe got this far (rndis_filter_device_add); hot-add tests
+            // look for this line, as the guest logs nothing at info level for a new adapter.
+            logger.info("netvsc \(macAddress.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")): the guest initialized RNDIS")
             var w = WireWriter(size: RNDISLayout.initializeCompleteSize)
             header(&w, type.completion, RNDISLayout.initializeCompleteSize)
             w.store(requestID, at: 8)

@@ -19,14 +19,26 @@ public struct StorageLUNStatus: Sendable, Hashable {
 /// QUERY_PROPERTIES, END_INITIALIZATION), then sends EXECUTE_SRB requests whose data buffer is a
 /// GPA-direct range list; each gets a 64-byte `VM_PKT_COMP` echoing its transaction id.
 ///
+/// LUNs can be added and removed while the guest runs (`attach`, `detach`): the table changes,
+/// then an unsolicited ENUMERATE_BUS tells the guest to rescan (Linux `storvsc_host_scan`: a
+/// TEST UNIT READY to every known LUN, where SRB_STATUS_INVALID_LUN removes the device, then a
+/// REPORT LUNS scan that finds new ones).
+///
 /// ## Concurrency model
 /// The VMBus host calls the device on the channel's own serial queue, so requests run there in
-/// ring order, off the vCPU threads, and complete in that order. The protocol state and the
-/// completions waiting for ring space are in a `Mutex` (status reads come from other threads).
+/// ring order, off the vCPU threads, and complete in that order. The protocol state, the LUN
+/// table and the completions waiting for ring space are in `Mutex`es (status reads and hot-plug
+/// come from other threads). A request takes its disk from the table when it starts, so a
+/// detached disk may finish the one request running on the channel queue; the caller drains
+/// that queue (`VMBusHost.waitForIdle(relID:)`) before closing the image.
 public final class StorageController: VMBusDevice {
     public let offer: ChannelOfferInfo
-    /// LUN → disk, for path 0 target 0. Fixed at creation.
-    public let disks: [UInt8: SCSIDisk]
+    /// LUN → disk, for path 0 target 0.
+    private let lunTable: Mutex<[UInt8: SCSIDisk]>
+    /// The open channel, for unsolicited ENUMERATE_BUS packets.
+    private let channel = Mutex<ChannelEndpoint?>(nil)
+    /// LUN → disk now.
+    public var disks: [UInt8: SCSIDisk] { lunTable.withLock { $0 } }
     /// `max_transfer_bytes` in QUERY_PROPERTIES; larger requests are refused.
     public let maxTransferBytes: Int
     let logger: Logger
@@ -56,7 +68,7 @@ public final class StorageController: VMBusDevice {
         instanceID: GUID, disks: [UInt8: SCSIDisk], maxTransferBytes: Int = 512 * 1024,
         logger: Logger = Logger(label: "swifthv.storvsp")
     ) {
-        self.disks = disks
+        lunTable = Mutex(disks)
         self.maxTransferBytes = maxTransferBytes
         self.logger = logger
         // A GPA-direct request: descriptor, range header, one PFN per page (+1 for an unaligned
@@ -74,7 +86,8 @@ public final class StorageController: VMBusDevice {
 
     /// Each disk with its LUN and counters, in LUN order.
     public var lunStatus: [StorageLUNStatus] {
-        disks.keys.sorted().compactMap { lun in
+        let disks = self.disks
+        return disks.keys.sorted().compactMap { lun in
             guard let disk = disks[lun] else { return nil }
             return StorageLUNStatus(
                 lun: lun, path: disk.path, readOnly: disk.disk.isReadOnly, sizeBytes: disk.disk.virtualSize,
@@ -86,10 +99,52 @@ public final class StorageController: VMBusDevice {
 
     public func opened(channel: ChannelEndpoint) {
         state.withLock { $0 = State() }
+        self.channel.withLock { $0 = channel }
     }
 
     public func closed(channel: ChannelEndpoint) {
         state.withLock { $0 = State() }
+        self.channel.withLock { $0 = nil }
+    }
+
+    // MARK: hot-plug
+
+    /// Adds `disk` at `lun` and asks the guest to rescan the bus.
+    /// - Throws: `StorageHotplugError.lunInUse` if the LUN holds a disk.
+    public func attach(_ disk: SCSIDisk, lun: UInt8) throws(StorageHotplugError) {
+        let added = lunTable.withLock { table -> Bool in
+            guard table[lun] == nil else { return false }
+            table[lun] = disk
+            return true
+        }
+        guard added else { throw .lunInUse(lun) }
+        logger.info("storvsp: LUN \(lun) attached (\(disk.path))")
+        announceBusChange()
+    }
+
+    /// Removes the disk at `lun` and asks the guest to rescan the bus. Requests read after this
+    /// find no LUN (SRB_STATUS_INVALID_LUN); the one running now, if any, finishes with the disk.
+    /// - Returns: the disk, for the caller to close once the channel queue drained; nil if the
+    ///   LUN was empty.
+    @discardableResult
+    public func detach(lun: UInt8) -> SCSIDisk? {
+        guard let disk = lunTable.withLock({ $0.removeValue(forKey: lun) }) else { return nil }
+        logger.info("storvsp: LUN \(lun) detached (\(disk.path))")
+        announceBusChange()
+        return disk
+    }
+
+    /// Sends the unsolicited ENUMERATE_BUS (transaction id 0, Hyper-V's way to say the LUNs
+    /// changed). Without an initialized channel nothing is sent: the guest's first scan after
+    /// it initializes sees the table as it is then.
+    func announceBusChange() {
+        guard isReady, let channel = channel.withLock({ $0 }) else { return }
+        var w = CompletionWriter()
+        w.put(VStorOperation.enumerateBus.rawValue, at: StorageLayout.operation)
+        do { try channel.sendInband(w.bytes, transactionID: 0) } catch {
+            // A full ring or a closed channel: the guest rescans on its next reset or boot.
+            logger.warning("storvsp: ENUMERATE_BUS not sent (\(error)); the guest sees the LUN change at its next scan")
+        }
     }
 
     public func sendSpaceAvailable(channel: ChannelEndpoint) {
@@ -187,7 +242,7 @@ public final class StorageController: VMBusDevice {
         if opcode == .reportLUNs {
             return reportLUNs(cdb: BigEndianBytes(srb.cdb), luns: onTarget ? disks.keys.sorted() : [], buffer: buffer)
         }
-        guard onTarget, let disk = disks[srb.lun] else {
+        guard onTarget, let disk = lunTable.withLock({ $0[srb.lun] }) else {
             // Linux scans every path and target; an absent unit answers INQUIRY with peripheral
             // qualifier 3 (no device here) and everything else with SRB_STATUS_INVALID_LUN.
             guard opcode == .inquiry else { return .invalidLUN }
@@ -252,6 +307,17 @@ public final class StorageController: VMBusDevice {
                 return
             }
             state.withLock { _ = $0.pending.removeFirst() }
+        }
+    }
+}
+
+/// Why a LUN change was refused.
+public enum StorageHotplugError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The LUN already holds a disk.
+    case lunInUse(UInt8)
+    public var description: String {
+        switch self {
+        case .lunInUse(let lun): "LUN \(lun) already holds a disk"
         }
     }
 }

@@ -66,23 +66,62 @@ public final class VMBusHost: HypercallMessageHandler {
         return try result.get()
     }
 
-    /// Hot-removes a device: closes its channel, drops its GPADLs and sends RESCIND_CHANNELOFFER.
-    /// The relid stays reserved until the guest's RELID_RELEASED.
-    public func rescind(relID: UInt32) throws(VMBusHostError) {
+    /// Hot-removes a device: sends RESCIND_CHANNELOFFER (Linux
+    /// `vmbus_onoffer_rescind`: the driver's remove runs, the guest closes the channel, tears
+    /// down its GPADLs and answers RELID_RELEASED).
+    ///
+    /// An open channel stays open until the guest closes it: Linux's remove path may still talk
+    /// to the device (netvsc's RNDIS requests of a probe that was running, storvsc's last I/O)
+    /// and waits for answers without a timeout. A guest that never closes it is cut off with
+    /// `closeRescinded(relID:)` (the caller's deadline); from then on the device is gone for the
+    /// host. The relid stays reserved, and the GPADLs the guest still holds stay known, until
+    /// RELID_RELEASED.
+    /// - Parameter onReleased: called once on the device's queue (after `closed`) when the guest
+    ///   released the relid, at once if the guest never saw the offer, or when the connection
+    ///   resets (UNLOAD, a new kernel); not called while the guest stays silent.
+    public func rescind(relID: UInt32, onReleased: (@Sendable () -> Void)? = nil) throws(VMBusHostError) {
         let found: Bool = state.withLock { state in
-            guard var record = state.channels[relID], record.phase != .rescinded else { return false }
-            closeChannel(&record, reason: "rescind")
-            dropGPADLs(of: relID, state: &state)
+            guard var record = state.channels[relID], !record.rescinded else { return false }
+            state.pending = state.pending.filter { $0.value.relID != relID }
             if record.offeredToGuest, state.connection != nil {
-                record.phase = .rescinded
+                record.rescinded = true
+                record.onReleased = onReleased
                 state.channels[relID] = record
                 post(RescindChannelOffer(childRelID: relID), state: state)
             } else {
+                closeChannel(&record, reason: "rescind")
+                dropGPADLs(of: relID, state: &state)
                 state.channels[relID] = nil
+                if let onReleased { record.queue.async(execute: onReleased) }
             }
             return true
         }
         if !found { throw .noSuchChannel(relID) }
+    }
+
+    /// Closes a rescinded channel the guest has not closed (the caller's deadline ran out): the
+    /// device gets `closed` and no ring page is touched again. The relid stays reserved until
+    /// RELID_RELEASED. Does nothing for a channel that is closed, gone or not rescinded.
+    public func closeRescinded(relID: UInt32) {
+        state.withLock { state in
+            guard var record = state.channels[relID], record.rescinded else { return }
+            closeChannel(&record, reason: "rescinded and not closed by the guest in time")
+            state.channels[relID] = record
+        }
+    }
+
+    /// Waits until channel `relID`'s device queue has run everything queued so far: after it,
+    /// no request the device was handling is still running (hot-remove drains I/O this way).
+    public func waitForIdle(relID: UInt32) {
+        let queue = state.withLock { $0.channels[relID]?.queue }
+        queue?.sync {}
+    }
+
+    /// The relid of a registered device that is not rescinded, or `nil`.
+    public func relID(of device: any VMBusDevice) -> UInt32? {
+        state.withLock { state in
+            state.channels.values.first { $0.device === device && !$0.rescinded }?.relID
+        }
     }
 
     /// The phase of channel `relID`, or `nil` if there is none.
@@ -200,7 +239,7 @@ public final class VMBusHost: HypercallMessageHandler {
         if !state.offersRequested {
             state.offersRequested = true
             for relID in state.channels.keys.sorted() {
-                guard var record = state.channels[relID], record.phase != .rescinded else { continue }
+                guard var record = state.channels[relID], !record.rescinded else { continue }
                 post(offer(for: record), state: state)
                 record.offeredToGuest = true
                 state.channels[relID] = record
@@ -217,7 +256,7 @@ public final class VMBusHost: HypercallMessageHandler {
                 GPADLCreated(childRelID: header.childRelID, gpadl: header.gpadl, status: .invalidParameter),
                 vp: target.vp, sint: target.sint)
         }
-        guard let record = state.channels[header.childRelID], record.phase != .rescinded else {
+        guard let record = state.channels[header.childRelID], !record.rescinded else {
             return fail("no channel \(header.childRelID)")
         }
         guard state.gpadls[header.gpadl] == nil, state.pending[header.gpadl] == nil else {
@@ -293,6 +332,7 @@ public final class VMBusHost: HypercallMessageHandler {
                 vp: target.vp, sint: target.sint)
         }
         guard var record = state.channels[message.childRelID], record.phase == .offered else {
+            // A rescinded channel reports `.rescinded`, so it cannot be (re)opened either.
             return fail("channel not offered or already open")
         }
         let channel: ActiveChannel
@@ -323,11 +363,18 @@ public final class VMBusHost: HypercallMessageHandler {
     }
 
     private func handleRelIDReleased(_ message: RelIDReleased, state: inout HostState) {
-        guard state.channels[message.childRelID]?.phase == .rescinded else {
+        guard var record = state.channels[message.childRelID], record.rescinded else {
+            // Late or repeated (after a reset, or a relid never rescinded): nothing to free.
             logger.info("vmbus: RELID_RELEASED of relid \(message.childRelID), which is not rescinded")
             return
         }
+        // A guest that releases without closing first: the channel ends here.
+        closeChannel(&record, reason: "relid released")
+        // GPADLs the guest did not tear down die with the relid.
+        dropGPADLs(of: message.childRelID, state: &state)
         state.channels[message.childRelID] = nil
+        logger.info("vmbus: relid \(message.childRelID) released by the guest")
+        if let onReleased = record.onReleased { record.queue.async(execute: onReleased) }
     }
 
     private func handleModifyChannel(_ message: ModifyChannel, state: inout HostState) {
@@ -408,8 +455,10 @@ public final class VMBusHost: HypercallMessageHandler {
     private func resetConnection(state: inout HostState, reason: String) {
         for relID in state.channels.keys {
             guard var record = state.channels[relID] else { continue }
-            if record.phase == .rescinded {
+            if record.rescinded {
+                closeChannel(&record, reason: reason)
                 state.channels[relID] = nil
+                if let onReleased = record.onReleased { record.queue.async(execute: onReleased) }
                 continue
             }
             closeChannel(&record, reason: reason)
@@ -459,7 +508,6 @@ struct ChannelRecord: Sendable {
     enum Runtime: Sendable {
         case closed
         case open(ActiveChannel)
-        case rescinded
     }
     let relID: UInt32
     let device: any VMBusDevice
@@ -468,6 +516,11 @@ struct ChannelRecord: Sendable {
     var runtime: Runtime = .closed
     var offeredToGuest = false
     var ringGPADL: UInt32?
+    /// RESCIND_CHANNELOFFER was sent; the relid waits for RELID_RELEASED. The channel may still
+    /// be open until the guest closes it.
+    var rescinded = false
+    /// Set while rescinded: who waits for the guest's RELID_RELEASED.
+    var onReleased: (@Sendable () -> Void)?
 
     init(relID: UInt32, device: any VMBusDevice, queue: DispatchQueue) {
         self.relID = relID
@@ -476,15 +529,10 @@ struct ChannelRecord: Sendable {
     }
 
     var phase: ChannelPhase {
-        get {
-            switch runtime {
-            case .closed: .offered
-            case .open: .open
-            case .rescinded: .rescinded
-            }
-        }
-        set {
-            if newValue == .rescinded { runtime = .rescinded }
+        if rescinded { return .rescinded }
+        switch runtime {
+        case .closed: return .offered
+        case .open: return .open
         }
     }
 }

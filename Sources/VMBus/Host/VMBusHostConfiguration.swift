@@ -46,6 +46,7 @@ public enum ChannelPhase: Sendable, Equatable {
     case offered
     /// The guest opened it.
     case open
-    /// Rescinded; waiting for the guest's RELID_RELEASED.
+    /// Rescinded; waiting for the guest's RELID_RELEASED (the channel may stay open until the
+    /// guest closes it).
     case rescinded
 }

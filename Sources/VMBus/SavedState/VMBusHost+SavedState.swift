@@ -30,9 +30,14 @@ extension VMBusHost {
         var saved = VMBusHostSavedState.ChannelState(
             relID: record.relID, classID: info.classID.wireBytes, instanceID: info.instanceID.wireBytes,
             offeredToGuest: record.offeredToGuest, phase: .offered, ring: nil)
+        // A rescinded channel (hot-removed, waiting for the guest's release) is saved as rescinded
+        // without its ring; VMInstance refuses to save a VM whose devices changed since it started.
+        if record.rescinded {
+            saved.phase = .rescinded
+            return saved
+        }
         switch record.runtime {
         case .closed: break
-        case .rescinded: saved.phase = .rescinded
         case .open(let channel):
             saved.phase = .open
             saved.ring = channel.endpoint.state.withLock { s in
@@ -199,7 +204,7 @@ extension VMBusHost {
             guard saved.ring == nil else { throw HyperVSavedStateError(component, "ring saved for a closed channel") }
         case .rescinded:
             guard saved.ring == nil else { throw HyperVSavedStateError(component, "ring saved for a rescinded channel") }
-            record.runtime = .rescinded
+            record.rescinded = true
         case .open:
             guard let ring = saved.ring, record.offeredToGuest else {
                 throw HyperVSavedStateError(component, "open without a ring or an offer")

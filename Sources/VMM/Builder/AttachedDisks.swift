@@ -18,37 +18,46 @@ import VirtualDisk
 public struct AttachedDisks: Sendable {
     /// LUN → disk.
     public let disks: [UInt8: SCSIDisk]
-    let locks: [ImageLock]
+    /// LUN → the image's lock.
+    let locks: [UInt8: ImageLock]
 
     /// Opens every disk of `configuration` (relative paths against the working directory).
     /// - Throws: `VMBuildError.step` naming the image that is missing, unreadable, corrupt or
     ///   in use by another VM.
     public static func open(_ configuration: VMConfiguration) throws(VMBuildError) -> AttachedDisks {
         var disks: [UInt8: SCSIDisk] = [:]
-        var locks: [ImageLock] = []
+        var locks: [UInt8: ImageLock] = [:]
         let luns = configuration.assignedLUNs()
         for (attachment, lun) in zip(configuration.disks, luns) {
             guard let lun else {
                 throw .step("attach \(attachment.path)", AttachError("no free LUN is left on the SCSI controller"))
             }
-            let what = "attach disk \(attachment.path) (LUN \(lun))"
-            let lock: ImageLock
-            do { lock = try ImageLock(path: attachment.path, exclusive: !attachment.readOnly) } catch { throw .step(what, error) }
-            let disk: any VirtualDisk
-            do { disk = try VirtualDisks.open(path: attachment.path, readOnly: attachment.readOnly) } catch {
-                throw .step(what, AttachError("\(error)"))
-            }
-            locks.append(lock)
-            disks[lun] = SCSIDisk(disk: disk, path: attachment.path, identity: Self.identity(of: lock.identity, lun: lun))
+            let (disk, lock) = try openImage(attachment, lun: lun)
+            locks[lun] = lock
+            disks[lun] = disk
         }
         return AttachedDisks(disks: disks, locks: locks)
+    }
+
+    /// Locks and opens one image for `lun` (at start, or hot-added).
+    /// - Throws: `VMBuildError.step` naming the image and why.
+    static func openImage(_ attachment: DiskAttachment, lun: UInt8) throws(VMBuildError) -> (SCSIDisk, ImageLock) {
+        let what = "attach disk \(attachment.path) (LUN \(lun))"
+        let lock: ImageLock
+        do { lock = try ImageLock(path: attachment.path, exclusive: !attachment.readOnly) } catch { throw .step(what, error) }
+        let disk: any VirtualDisk
+        do { disk = try VirtualDisks.open(path: attachment.path, readOnly: attachment.readOnly) } catch {
+            lock.release()
+            throw .step(what, AttachError("\(error)"))
+        }
+        return (SCSIDisk(disk: disk, path: attachment.path, identity: Self.identity(of: lock.identity, lun: lun)), lock)
     }
 
     /// Flushes and closes every image and drops the locks (after the guest stopped; a restart
     /// in the same process opens them again).
     public func close() {
         for disk in disks.values { try? disk.disk.close() }
-        for lock in locks { lock.release() }
+        for lock in locks.values { lock.release() }
     }
 
     /// 16 bytes naming a disk: FNV-1a of the image's device and inode, and the LUN; stable

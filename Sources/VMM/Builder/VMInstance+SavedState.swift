@@ -11,6 +11,10 @@ extension VMInstance {
     /// - Throws: `SavedStateError` saying what failed.
     @discardableResult
     public func save(to path: String) throws(SavedStateError) -> SavedStateStatistics {
+        if devices.changedSinceStart {
+            throw SavedStateError(
+                "devices were added or removed while this VM ran; saving after a hot-plug is not supported yet: stop and start the VM (it starts with its current devices), then save it")
+        }
         let wasPaused = machine.isPaused
         machine.pause()
         var hyperVQuiesced = false

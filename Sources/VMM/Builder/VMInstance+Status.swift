@@ -31,7 +31,7 @@ extension VMInstance {
             }
             lines.append(line)
         }
-        if let storage = hyperV.storage {
+        if let storage = devices.storage {
             let state = storage.isReady ? "ready, protocol \(storage.protocolVersion.map { "\($0)" } ?? "?")" : "waiting for the guest"
             lines.append("scsi: \(state)")
             for lun in storage.lunStatus {
@@ -50,8 +50,8 @@ extension VMInstance {
 extension VMInstance {
     /// One line per network adapter: MAC, TAP, link and counters.
     public func networkAdaptersReport() -> [String] {
-        guard let hyperV else { return [] }
-        return hyperV.networkAdapters.enumerated().map { index, adapter in
+        guard hyperV != nil else { return [] }
+        return devices.networkAdapters.enumerated().map { index, adapter in
             let s = adapter.status
             let t = s.statistics
             return "nic\(index): mac \(s.macAddress), tap \(s.backend), link \(s.linkUp ? "up" : "down"); "

@@ -28,8 +28,11 @@ public final class VMInstance: Sendable {
     public let boot: LinuxBootResult
     /// The Hyper-V enlightenments, VMBus and integration services (nil with `hyperV` off).
     public let hyperV: HyperVStack?
-    /// The disk images on the SCSI controller, opened and locked.
+    /// The disk images on the SCSI controller at start, opened and locked (`devices` has the
+    /// ones attached now, after hot-plug).
     public let disks: AttachedDisks
+    /// The disks and network adapters now, which change while the guest runs (hot-plug).
+    public let devices: LiveDevices
     private let io: MachineIO
     let logger: Logger
 
@@ -150,12 +153,19 @@ public final class VMInstance: Sendable {
                 }, logger: logger)
             hyperV = stack
             io = stack.machineIO(portIO: portIO, mmio: mmio)
+            devices = LiveDevices(
+                vmbus: stack.vmbus, vmName: configuration.name,
+                storageInstanceID: Self.storageInstanceID(vmName: configuration.name), storage: stack.storage,
+                disks: disks, configuration: configuration, adapters: stack.networkAdapters, logger: logger)
         } else {
             guard configuration.networkAdapters.isEmpty else {
                 throw .step("attach the network adapters", NetworkSetupError.needsHyperV)
             }
             hyperV = nil
             io = MachineIO(portIO: portIO, mmio: mmio)
+            devices = LiveDevices(
+                vmbus: nil, vmName: configuration.name, storageInstanceID: Self.storageInstanceID(vmName: configuration.name),
+                storage: nil, disks: disks, configuration: configuration, adapters: [], logger: logger)
         }
         if let saved {
             let started = ContinuousClock.now
@@ -187,10 +197,9 @@ public final class VMInstance: Sendable {
     public func run() throws(VMBuildError) -> StopReason {
         defer {
             // The TAP reader threads stop with the guest (no frames into a stopped VM); the channel
-            // queues finish the requests they hold, then the images close.
-            hyperV?.networkAdapters.forEach { $0.shutdown() }
-            hyperV?.vmbus.waitForIdle()
-            disks.close()
+            // queues finish the requests they hold, then the images close (those attached now,
+            // hot-added ones included; hot-removed ones closed when they left).
+            devices.close()
         }
         do {
             return try machine.run(io)

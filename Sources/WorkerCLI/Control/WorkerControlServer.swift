@@ -135,12 +135,47 @@ final class WorkerControlServer: Sendable {
                     try send(.init(.ok), on: connection)
                     relayConsole(connection, reader: reader)
                     return
+                case .addDisk, .removeDisk, .addNetworkAdapter, .removeNetworkAdapter:
+                    try send(changeDevices(request), on: connection)
                 default:
                     try send(.init(.error, error: "\(ControlMessage.unknownRequestPrefix) \(request.kind)"), on: connection)
                 }
             }
         } catch {
             _ = try? send(.init(.error, error: "\(error)"), on: connection)
+        }
+    }
+
+    /// Runs a hot-plug request and builds its answer.
+    private func changeDevices(_ request: ControlMessage) -> ControlMessage {
+        let vm = self.vm
+        // A paused guest cannot answer a rescind or rescan; hvd asks to resume first.
+        if vm.isPaused { return .init(.error, error: "the VM is paused; resume it first") }
+        if stopping.load(ordering: .relaxed) { return .init(.error, error: "the VM is stopping") }
+        do throws(HotplugError) {
+            switch request.kind {
+            case .addDisk:
+                guard var disk = request.disk else { return .init(.error, error: "addDisk needs a disk") }
+                disk.lun = try vm.devices.addDisk(disk)
+                return .init(.ok, disk: disk)
+            case .removeDisk:
+                guard let lun = request.lun else { return .init(.error, error: "removeDisk needs a lun") }
+                try vm.devices.removeDisk(lun: lun)
+                return .init(.ok, lun: lun)
+            case .addNetworkAdapter:
+                guard var adapter = request.networkAdapter else { return .init(.error, error: "addNetworkAdapter needs a networkAdapter") }
+                adapter.macAddress = try vm.devices.addNetworkAdapter(adapter).description
+                return .init(.ok, networkAdapter: adapter)
+            default:
+                guard let text = request.macAddress, let mac = MACAddress(text) else {
+                    return .init(.error, error: "removeNetworkAdapter needs a macAddress like 00:15:5d:01:02:03")
+                }
+                let released = try vm.devices.removeNetworkAdapter(mac: mac)
+                // Removed either way; say so when the guest did not answer the rescind.
+                return .init(.ok, error: released ? nil : "the guest did not release the adapter's channel in time", macAddress: mac.description)
+            }
+        } catch {
+            return .init(.error, error: error.description)
         }
     }
 
