@@ -70,10 +70,11 @@ struct Ring {
 }
 
 /// The host side, made once per process: a VMBusHost with one NetworkAdapter. Each input
-/// starts with a new INITIATE_CONTACT, which resets the connection (channels closed, GPADLs
-/// dropped, the adapter's protocol state cleared on close) as a kexec'd kernel would. A fresh
-/// host per input would be cleaner but costs its dispatch queue and, with it, a leak check on
-/// most inputs (libFuzzer runs LeakSanitizer whenever an input's mallocs and frees differ).
+/// connects and ends with UNLOAD (channel closed, GPADLs dropped, the adapter's protocol state
+/// cleared on close), as a guest kernel that loads and unloads hv_vmbus would. A fresh host per
+/// input would be cleaner, but its dispatch queue and objects die after the input returns, and
+/// libFuzzer runs LeakSanitizer (a full heap scan) after every input whose mallocs and frees
+/// differ: that halved the rate.
 final class FuzzHost {
     let memory: GuestMemory
     let host: VMBusHost
@@ -100,7 +101,8 @@ final class FuzzGuest {
     static let receivePages = 16
     static let sendPages = 4
     static let scratchPages = 24
-    static let logger = Logger(label: "fuzz-netvsc")
+    /// Silent: `machine` is made before `runFuzzer` bootstraps the no-op logging system.
+    static let logger = Logger(label: "fuzz-netvsc", factory: { _ in SwiftLogNoOpLogHandler() })
 
     let memory: GuestMemory
     let host: VMBusHost
@@ -124,7 +126,7 @@ final class FuzzGuest {
     /// Transfer-page transactions read but not completed yet.
     var held: [UInt64] = []
 
-    /// Connects (resetting any earlier connection), opens the adapter's channel and runs Linux's
+    /// Connects, opens the adapter's channel and runs Linux's
     /// NVSP and RNDIS bring-up, over zeroed memory.
     init(_ machine: FuzzHost) {
         memory = machine.memory
@@ -194,8 +196,11 @@ final class FuzzGuest {
         return pages
     }
 
-    /// GPADL_HEADER (+ BODY) with one range over `pages` (at most 26 + 28 per body).
-    func createGPADL(_ pages: [UInt64]) -> UInt32 {
+    /// GPADL_HEADER (+ BODY) with one range over `pages` (at most 26 + 28 per body): the whole
+    /// pages unless `byteCount`/`byteOffset` say otherwise. Stops the fuzzer if a whole-page
+    /// GPADL is refused (the harness would be wrong, not the host).
+    @discardableResult
+    func createGPADL(_ pages: [UInt64], byteCount: UInt32? = nil, byteOffset: UInt32 = 0) -> UInt32 {
         let handle = nextGPADL
         nextGPADL += 1
         let inHeader = min(pages.count, 26)
@@ -205,7 +210,8 @@ final class FuzzGuest {
         header.put(handle, at: 12)
         header.put(UInt16(8 + 8 * pages.count), at: 16)
         header.put(UInt16(1), at: 18)
-        header.put(UInt32(pages.count * 4096), at: 20)
+        header.put(byteCount ?? UInt32(pages.count * 4096), at: 20)
+        header.put(byteOffset, at: 24)
         for i in 0..<inHeader { header.put(pages[i], at: 28 + 8 * i) }
         post(header.data)
         var sent = inHeader
@@ -218,8 +224,35 @@ final class FuzzGuest {
             post(body.data)
             sent += n
         }
-        precondition(host.gpadl(handle) != nil, "fuzz-netvsc: GPADL refused")
+        precondition(byteCount != nil || host.gpadl(handle) != nil, "fuzz-netvsc: GPADL refused")
         return handle
+    }
+
+    /// Revokes the receive or send buffer and offers one in a GPADL shaped by `shape`
+    /// (`u32 byte_count, u32 byte_offset, page bytes`: page 0x10 + byte), as a guest that
+    /// reinitialises its buffers with odd layouts would.
+    func replaceBuffer(receive: Bool, shape: [UInt8]) {
+        guard shape.count > 8 else { return }
+        let pages = shape.dropFirst(8).prefix(80).map { 0x10 + UInt64($0) }
+        let handle = createGPADL(pages, byteCount: Bytes.u32(shape, 0), byteOffset: Bytes.u32(shape, 4))
+        nvsp([(0, receive ? 103 : 106), (4, receive ? 0xCAFE : 0)], completion: false, settle: false)
+        nvsp([(0, receive ? 101 : 104), (4, handle), (8, receive ? 0xCAFE : 0)])
+        if receive {
+            receiveGPADL = handle
+        } else {
+            sendGPADL = handle
+            sendPageList = pages
+        }
+    }
+
+    /// UNLOAD: closes the channel and drops every GPADL, so what this input made is freed
+    /// within it (libFuzzer runs LeakSanitizer after any input whose mallocs and frees differ).
+    func unload() {
+        settle()
+        var message = Bytes(count: 8)
+        message.put(UInt32(16), at: 0)
+        post(message.data)
+        host.waitForIdle()
     }
 
     func teardownGPADL(_ handle: UInt32) {
@@ -351,7 +384,7 @@ final class FuzzGuest {
     /// section is inside the buffer).
     func sendRNDISSection(_ message: [UInt8], section: UInt32, channelType: UInt32, settle: Bool = true) {
         let sectionSize = 6144
-        let buffer = Self.sendPages * 4096
+        let buffer = sendPageList.count * 4096
         let offset = Int(section) * sectionSize
         if offset < buffer {
             let count = min(message.count, buffer - offset, sectionSize)
@@ -362,7 +395,7 @@ final class FuzzGuest {
 
     func writeSendBuffer(_ bytes: [UInt8], at offset: Int) {
         var done = 0
-        while done < bytes.count {
+        while done < bytes.count, (offset + done) / 4096 < sendPageList.count {
             let o = offset + done
             let chunk = min(bytes.count - done, 4096 - o % 4096)
             try? memory.write(bytes[done..<(done + chunk)], at: GuestPhysicalAddress(sendPageList[o / 4096] << 12 | UInt64(o % 4096)))

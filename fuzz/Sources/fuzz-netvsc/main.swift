@@ -3,8 +3,8 @@ import GuestMemory
 import VMBus
 
 /// Guest → host netvsc traffic from fuzz input, through the real VMBus rings: a VMBusHost with
-/// a NetworkAdapter over 1 MiB of heap RAM (`FuzzHost`); each input gets zeroed RAM, a reset
-/// connection and a guest that opened the channel, set up receive and send buffers and brought
+/// a NetworkAdapter over 1 MiB of heap RAM (`FuzzHost`); each input gets zeroed RAM, a new
+/// connection (unloaded at its end) and a guest that opened the channel, set up receive and send buffers and brought
 /// RNDIS up (`FuzzGuest`), then the input's
 /// records `[kind: u8][length: u8][body: length bytes]`. `kind & 7` is the operation, the upper
 /// bits its options:
@@ -19,7 +19,9 @@ import VMBus
 ///      transaction `body[0]` (bit 4: keep it held, so a second completion repeats it)
 ///   5  host frame for the guest, destination [MAC, broadcast, multicast, from body][bits 3-4],
 ///      length [body, 1514, 2004, 2005][bits 5-6]
-///   6  toggles whether the guest completes receive packets at once (held otherwise)
+///   6  [toggle whether the guest completes receive packets at once (held otherwise) (0, 1),
+///      replace the receive buffer (2) or the send buffer (3) with a GPADL shaped by `body`:
+///      `u32 byte_count, u32 byte_offset`, then one byte per page (page 0x10 + byte)][bits 3-4]
 ///   7  [tear down the receive buffer GPADL, the send buffer GPADL, close and reopen the
 ///      channel, packet of type `body[0]`][bits 3-4]
 ///
@@ -28,6 +30,7 @@ let machine = FuzzHost(memory: GuestMemory.heapBacked(size: 1 << 20))
 
 runFuzzer { bytes in
     let guest = FuzzGuest(machine)
+    defer { guest.unload() }
     var i = 0
     while i + 2 <= bytes.count {
         let kind = bytes[i]
@@ -65,8 +68,12 @@ runFuzzer { bytes in
             guest.backend.inject(RNDISTemplates.frame(destination, size: size))
             guest.settle()
         case 6:
-            guest.autoComplete.toggle()
-            guest.settle()
+            if option < 2 {
+                guest.autoComplete.toggle()
+                guest.settle()
+            } else {
+                guest.replaceBuffer(receive: option == 2, shape: body)
+            }
         default:
             switch option {
             case 0: guest.teardownGPADL(guest.receiveGPADL)
@@ -79,5 +86,4 @@ runFuzzer { bytes in
             guest.settle()
         }
     }
-    guest.settle()
 }
