@@ -97,7 +97,10 @@ final class FuzzHost {
 /// The guest: VMBus connection, the adapter's channel, netvsc's buffers.
 final class FuzzGuest {
     static let mac: [UInt8] = [0x00, 0x15, 0x5D, 0x12, 0x34, 0x56]
+    /// Guest → host ring pages (header included); the host → guest ring is the smallest there
+    /// is (one data page), so a guest that stops reading fills it within a few dozen packets.
     static let ringPages = 4
+    static let inboundRingPages = 2
     static let receivePages = 16
     static let sendPages = 4
     static let scratchPages = 24
@@ -123,6 +126,8 @@ final class FuzzGuest {
     var scratch: [UInt64] = []
     /// Whether received transfer-page packets are completed as soon as they are read.
     var autoComplete = true
+    /// Whether the guest reads the host → guest ring at all.
+    var reading = true
     /// Transfer-page transactions read but not completed yet.
     var held: [UInt64] = []
 
@@ -150,7 +155,7 @@ final class FuzzGuest {
         offers.put(UInt32(3), at: 0)
         post(offers.data)
 
-        ringPageList = allocate(2 * Self.ringPages)
+        ringPageList = allocate(Self.ringPages + Self.inboundRingPages)
         ringGPADL = createGPADL(ringPageList)
         open()
         precondition(host.phase(of: relID) == .open, "fuzz-netvsc: channel did not open")
@@ -331,10 +336,11 @@ final class FuzzGuest {
     }
 
     /// Waits for the host, then reads the inbound ring like hv_pkt_iter (completing receive
-    /// packets when `autoComplete`), until nothing new arrives.
+    /// packets when `autoComplete`), until nothing new arrives (only waits while not `reading`).
     func settle() {
         for _ in 0..<8 {
             host.waitForIdle()
+            guard reading else { return }
             var completions: [UInt64] = []
             var read = Int(inbound.field(4))
             while true {

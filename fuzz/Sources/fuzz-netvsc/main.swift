@@ -4,10 +4,10 @@ import VMBus
 
 /// Guest → host netvsc traffic from fuzz input, through the real VMBus rings: a VMBusHost with
 /// a NetworkAdapter over 1 MiB of heap RAM (`FuzzHost`); each input gets zeroed RAM, a new
-/// connection (unloaded at its end) and a guest that opened the channel, set up receive and send buffers and brought
-/// RNDIS up (`FuzzGuest`), then the input's
-/// records `[kind: u8][length: u8][body: length bytes]`. `kind & 7` is the operation, the upper
-/// bits its options:
+/// connection (unloaded at its end) and a guest that opened the channel, set up receive and send
+/// buffers and brought RNDIS up (`FuzzGuest`), then the input's records
+/// `[kind: u8][length: u8][body: length bytes]`. `kind & 7` is the operation, the upper bits its
+/// options:
 ///
 ///   0  in-band NVSP message `body` (bit 3: completion requested)
 ///   1  RNDIS message `RNDISTemplates.build(body)` through send-buffer section
@@ -19,7 +19,8 @@ import VMBus
 ///      transaction `body[0]` (bit 4: keep it held, so a second completion repeats it)
 ///   5  host frame for the guest, destination [MAC, broadcast, multicast, from body][bits 3-4],
 ///      length [body, 1514, 2004, 2005][bits 5-6]
-///   6  [toggle whether the guest completes receive packets at once (held otherwise) (0, 1),
+///   6  [toggle whether the guest completes receive packets at once (held otherwise) (0),
+///      toggle whether it reads the host → guest ring at all (1: a stalled guest fills it),
 ///      replace the receive buffer (2) or the send buffer (3) with a GPADL shaped by `body`:
 ///      `u32 byte_count, u32 byte_offset`, then one byte per page (page 0x10 + byte)][bits 3-4]
 ///   7  [tear down the receive buffer GPADL, the send buffer GPADL, close and reopen the
@@ -69,7 +70,7 @@ runFuzzer { bytes in
             guest.settle()
         case 6:
             if option < 2 {
-                guest.autoComplete.toggle()
+                if option == 0 { guest.autoComplete.toggle() } else { guest.reading.toggle() }
                 guest.settle()
             } else {
                 guest.replaceBuffer(receive: option == 2, shape: body)
