@@ -32,6 +32,13 @@ let package = Package(
             dependencies: ["FuzzDriver", .product(name: "SwiftHVFuzzable", package: "SwiftHV")],
             linkerSettings: fuzzerLink),
         .executableTarget(
+            name: "fuzz-netvsc",
+            dependencies: [
+                "FuzzDriver", .product(name: "SwiftHVFuzzable", package: "SwiftHV"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            linkerSettings: fuzzerLink),
+        .executableTarget(
             name: "fuzz-linux-loader",
             dependencies: ["FuzzDriver", .product(name: "SwiftHVFuzzable", package: "SwiftHV")],
             linkerSettings: fuzzerLink),
