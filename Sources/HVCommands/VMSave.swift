@@ -5,36 +5,18 @@ import ArgumentParser
 public struct VMSave: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "save", abstract: "Save running or paused VMs (hv vm start continues them; hv vm discard drops the state).")
-    @OptionGroup var connection: Flags.Connection
-    @OptionGroup var output: Flags.Output
-    @Argument(help: "VM names or ids.", completion: vmNameCompletion) var vms: [String]
+    @OptionGroup var targets: VMActionTargets
     public init() {}
 
-    public func run() throws {
-        try reporting {
-            for vm in vms {
-                let info = try connection.client.save(vm)
-                try output.report(info)
-            }
-        }
-    }
+    public func run() throws { try targets.perform { try $0.save($1) } }
 }
 
 /// `hv vm discard NAME…` (Remove-VMSavedState): a Saved VM goes Off; its next start boots afresh.
 public struct VMDiscard: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "discard", abstract: "Discard the saved state of saved VMs (they go Off).")
-    @OptionGroup var connection: Flags.Connection
-    @OptionGroup var output: Flags.Output
-    @Argument(help: "VM names or ids.", completion: vmNameCompletion) var vms: [String]
+    @OptionGroup var targets: VMActionTargets
     public init() {}
 
-    public func run() throws {
-        try reporting {
-            for vm in vms {
-                let info = try connection.client.discardSavedState(vm)
-                try output.report(info)
-            }
-        }
-    }
+    public func run() throws { try targets.perform { try $0.discardSavedState($1) } }
 }

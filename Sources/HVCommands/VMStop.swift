@@ -6,12 +6,10 @@ public struct VMStop: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "stop", abstract: "Shut VMs down through the guest's shutdown service.",
         discussion: "--force turns the VM off when the guest does not stop within the timeout; --turn-off does not ask the guest.")
-    @OptionGroup var connection: Flags.Connection
-    @OptionGroup var output: Flags.Output
+    @OptionGroup var targets: VMActionTargets
     @Flag(help: "Turn off when the guest cannot be asked or does not stop in time.") var force = false
     @Flag(help: "Turn off now, without asking the guest.") var turnOff = false
     @Option(help: "Seconds to wait for the guest (default 60).") var timeout: Int?
-    @Argument(help: "VM names or ids.", completion: vmNameCompletion) var vms: [String]
     public init() {}
 
     public func validate() throws {
@@ -21,12 +19,8 @@ public struct VMStop: ParsableCommand {
     }
 
     public func run() throws {
-        try reporting {
-            for vm in vms {
-                let client = try connection.client
-                let info = turnOff ? try client.turnOff(vm) : try client.stop(vm, StopVMRequest(timeoutSeconds: timeout, force: force))
-                try output.report(info)
-            }
+        try targets.perform { client, vm in
+            turnOff ? try client.turnOff(vm) : try client.stop(vm, StopVMRequest(timeoutSeconds: timeout, force: force))
         }
     }
 }

@@ -38,7 +38,7 @@ import Testing
         #expect(throws: (any Error).self) { _ = try HVCommand.parseAsRoot(["vm", "create", "a"]) }  // --kernel missing
         #expect(throws: (any Error).self) { _ = try HVCommand.parseAsRoot(["vm", "set", "a"]) }  // nothing to change
         let stop = try #require(try HVCommand.parseAsRoot(["vm", "stop", "--force", "--timeout", "5", "a", "b"]) as? VMStop)
-        #expect(stop.force && stop.timeout == 5 && stop.vms == ["a", "b"])
+        #expect(stop.force && stop.timeout == 5 && stop.targets.vms == ["a", "b"])
     }
 
     @Test func relativeKernelPathsBecomeAbsolute() {
