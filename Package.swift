@@ -107,16 +107,19 @@ let package = Package(
 
         // Helpers shared by test targets (seeded generators); not part of the product.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The in-process VMBus guest (driver, rings, SynIC double, byte helpers) and saved-state
+        // helpers, shared by the HyperV, VMBus and SyntheticDevices tests; not part of the product.
+        .target(name: "VMBusTestSupport", dependencies: ["VMBus", "HyperV", "GuestMemory"], path: "Tests/VMBusTestSupport"),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM", "GuestMemory"]),
         .testTarget(name: "ChipsetTests", dependencies: ["Chipset", "GuestMemory"]),
         .testTarget(name: "BootTests", dependencies: ["TestSupport", "Boot", "GuestMemory"]),
-        .testTarget(name: "HyperVTests", dependencies: ["HyperV", "GuestMemory"]),
-        .testTarget(name: "VMBusTests", dependencies: ["TestSupport", "VMBus", "HyperV", "GuestMemory", "SyntheticDevices"]),
+        .testTarget(name: "HyperVTests", dependencies: ["VMBusTestSupport", "HyperV", "GuestMemory"]),
+        .testTarget(name: "VMBusTests", dependencies: ["TestSupport", "VMBusTestSupport", "VMBus", "HyperV", "GuestMemory", "SyntheticDevices"]),
         .testTarget(name: "VirtualDiskTests", dependencies: ["TestSupport", "VirtualDisk"]),
         .testTarget(
             name: "SyntheticDevicesTests",
-            dependencies: ["TestSupport", "SyntheticDevices", "VMBus", "GuestMemory", "VirtualDisk", "HyperV", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["TestSupport", "VMBusTestSupport", "SyntheticDevices", "VMBus", "GuestMemory", "VirtualDisk", "HyperV", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VMMTests", dependencies: ["VMM", "KVM", "GuestMemory", "Chipset", "Boot", "Configuration", "SyntheticDevices", "VirtualDisk"]),
         .testTarget(name: "WorkerCLITests", dependencies: ["WorkerCLI"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),

@@ -1,21 +1,9 @@
 import Foundation
 import GuestMemory
 import Testing
+import VMBusTestSupport
 
 @testable import HyperV
-
-/// A copy of `memory` (what saving and restoring guest RAM does), so the restored side cannot
-/// lean on anything the old objects still hold.
-func copyOfRAM(_ memory: GuestMemory) throws -> GuestMemory {
-    let copy = GuestMemory.heapBacked(size: memory.totalSize)
-    try copy.write(memory.read(at: GuestPhysicalAddress(0), count: Int(memory.totalSize)), at: GuestPhysicalAddress(0))
-    return copy
-}
-
-/// Saved state round trip through JSON, as the stack stores it.
-func roundTrip<T: Codable>(_ value: T) throws -> T {
-    try JSONDecoder().decode(T.self, from: JSONEncoder().encode(value))
-}
 
 @Suite struct HyperVSavedStateTests {
     /// A live partition: hypercalls and SynIC on both VPs, a crash parameter, and a message

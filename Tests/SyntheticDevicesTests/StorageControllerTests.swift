@@ -3,6 +3,7 @@ import GuestMemory
 import Testing
 import TestSupport
 import VMBus
+import VMBusTestSupport
 import VirtualDisk
 
 @testable import SyntheticDevices
@@ -68,7 +69,7 @@ import VirtualDisk
         let (guest, _) = try rawGuest(size: 4 << 20)
         let (c10, d10) = try guest.command(CDB.readCapacity10, length: 8)
         #expect(c10.transferLength == 8)
-        #expect(LE(d10.reversed()).u32(4) == 8191)  // last LBA, big-endian
+        #expect(Bytes(d10.reversed()).u32(4) == 8191)  // last LBA, big-endian
         #expect(d10[4...7] == [0, 0, 2, 0])
         let (c16, d16) = try guest.command(CDB.readCapacity16, length: 32)
         #expect(c16.transferLength == 32)
@@ -177,7 +178,7 @@ import VirtualDisk
         }
         // A zero CDB length and a 17-byte CDB length.
         for length: UInt8 in [0, 17] {
-            var bad = LE(srb)
+            var bad = Bytes(srb)
             bad.put(length, at: 20)
             #expect(guest.send(guest.inband(bad.data)).status != 0)
         }

@@ -2,6 +2,7 @@ import Foundation
 import GuestMemory
 import VMBus
 import VirtualDisk
+import VMBusTestSupport
 
 @testable import SyntheticDevices
 
@@ -9,29 +10,9 @@ import VirtualDisk
 // layout by hand, not the host's encoders): builds vstor packets, places data buffers in heap
 // guest memory and calls the controller's packet handler directly.
 
-/// Little-endian helpers independent of the host's WireWriter.
-struct LE {
-    var data: [UInt8]
-    init(count: Int) { data = [UInt8](repeating: 0, count: count) }
-    init(_ data: [UInt8]) { self.data = data }
-    mutating func put<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        let size = MemoryLayout<T>.size
-        if data.count < offset + size { data += [UInt8](repeating: 0, count: offset + size - data.count) }
-        for i in 0..<size { data[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
-    }
-    func get<T: FixedWidthInteger>(_: T.Type, _ offset: Int) -> T {
-        var value: T = 0
-        for i in 0..<MemoryLayout<T>.size where offset + i < data.count { value |= T(data[offset + i]) << (8 * i) }
-        return value
-    }
-    func u8(_ o: Int) -> UInt8 { get(UInt8.self, o) }
-    func u16(_ o: Int) -> UInt16 { get(UInt16.self, o) }
-    func u32(_ o: Int) -> UInt32 { get(UInt32.self, o) }
-}
-
 /// The completion as the guest reads it.
 struct Completion {
-    let raw: LE
+    let raw: Bytes
     var operation: UInt32 { raw.u32(0) }
     var status: UInt32 { raw.u32(8) }
     var srbStatus: UInt8 { raw.u8(14) }
@@ -55,8 +36,8 @@ final class StorvscGuest {
     }
 
     /// The guest's `vstor_packet` for an operation.
-    func vstor(_ operation: UInt32, fill: (inout LE) -> Void = { _ in }) -> [UInt8] {
-        var p = LE(count: 64)
+    func vstor(_ operation: UInt32, fill: (inout Bytes) -> Void = { _ in }) -> [UInt8] {
+        var p = Bytes(count: 64)
         p.put(operation, at: 0)
         p.put(UInt32(1), at: 4)  // REQUEST_COMPLETION_FLAG
         fill(&p)
@@ -66,7 +47,7 @@ final class StorvscGuest {
     /// An in-band packet (type 6) with the payload at offset 16.
     func inband(_ payload: [UInt8], transactionID: UInt64 = 1) -> VMBusPacket {
         let len = (16 + payload.count + 7) & ~7
-        var b = LE(count: len)
+        var b = Bytes(count: len)
         b.put(UInt16(6), at: 0)
         b.put(UInt16(2), at: 2)
         b.put(UInt16(len / 8), at: 4)
@@ -82,7 +63,7 @@ final class StorvscGuest {
     func gpaDirect(_ payload: [UInt8], byteCount: UInt32, byteOffset: UInt32, pfns: [UInt64], transactionID: UInt64 = 2) -> VMBusPacket {
         let header = 16 + 8 + 8 + 8 * pfns.count
         let len = (header + payload.count + 7) & ~7
-        var b = LE(count: len)
+        var b = Bytes(count: len)
         b.put(UInt16(9), at: 0)
         b.put(UInt16(header / 8), at: 2)
         b.put(UInt16(len / 8), at: 4)
@@ -104,7 +85,7 @@ final class StorvscGuest {
         let payload = Array(packet.bytes[(Int(packet.descriptor.offset8) * 8)...])
         let request = (try? VStorPacket.decode(payload)) ?? VStorPacket(operation: .init(rawValue: 0), flags: 0, body: [])
         let reply = controller.handle(request, packet: packet, memory: memory)
-        return Completion(raw: LE(reply))
+        return Completion(raw: Bytes(reply))
     }
 
     /// storvsc_channel_init: BEGIN, QUERY_PROTOCOL_VERSION (WIN10, WIN8_1, WIN8), QUERY_PROPERTIES, END.

@@ -2,6 +2,7 @@ import GuestMemory
 import HyperV
 import Testing
 import VMBus
+import VMBusTestSupport
 import TestSupport
 
 

@@ -1,3 +1,5 @@
+import VMBusTestSupport
+
 // The guest side of the integration services, written from Linux drivers/hv/hv_util.c,
 // hv_kvp.c and channel.c (vmbus_prep_negotiate_resp), not from the host code.
 

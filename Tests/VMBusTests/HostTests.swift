@@ -2,6 +2,7 @@ import GuestMemory
 import HyperV
 import Testing
 import VMBus
+import VMBusTestSupport
 
 @Suite struct HostTests {
     @Test func negotiatesNewestVersionOnConnectionID4() throws {

@@ -2,6 +2,7 @@ import GuestMemory
 import HyperV
 import Testing
 import VMBus
+import VMBusTestSupport
 
 /// A guest that breaks the rules: the host must answer what needs answering, refuse the rest,
 /// and keep serving well-behaved channels.

@@ -5,6 +5,7 @@ import Synchronization
 import SyntheticDevices
 import Testing
 import VMBus
+import VMBusTestSupport
 import VirtualDisk
 
 /// Hot-add and hot-remove the way Linux's hv_vmbus sees them: a late OFFERCHANNEL after

@@ -3,6 +3,7 @@ import HyperV
 import SyntheticDevices
 import Testing
 import VMBus
+import VMBusTestSupport
 
 @Suite struct IntegrationServiceTests {
     /// Connects, opens the single offered device and wraps it in a guest util service.

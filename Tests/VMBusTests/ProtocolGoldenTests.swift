@@ -1,5 +1,6 @@
 import Testing
 import VMBus
+import VMBusTestSupport
 
 // Golden bytes, annotated per field, from the layouts in the protocol doc §8.2 / Linux hyperv.h.
 

@@ -4,21 +4,12 @@ import HyperV
 import SyntheticDevices
 import Testing
 import VMBus
+import VMBusTestSupport
 import VirtualDisk
 
 /// Save a live VMBus host, copy the RAM, build a fresh host with the same devices on the copy,
 /// restore, and check the guest carries on without renegotiating anything.
 @Suite struct VMBusSavedStateTests {
-    func copyOfRAM(_ memory: GuestMemory) throws -> GuestMemory {
-        let copy = GuestMemory.heapBacked(size: memory.totalSize)
-        try copy.write(memory.read(at: GuestPhysicalAddress(0), count: Int(memory.totalSize)), at: GuestPhysicalAddress(0))
-        return copy
-    }
-
-    func roundTrip<T: Codable>(_ value: T) throws -> T {
-        try JSONDecoder().decode(T.self, from: JSONEncoder().encode(value))
-    }
-
     /// A harness on a copy of `old`'s RAM whose guest driver continues where `old`'s left off.
     func restoredHarness(from old: Harness, memoryMiB: UInt64 = 8) throws -> Harness {
         let h = Harness(memoryMiB: memoryMiB, memory: try copyOfRAM(old.memory))

@@ -3,6 +3,7 @@ import GuestMemory
 import SyntheticDevices
 import Testing
 import VMBus
+import VMBusTestSupport
 import VirtualDisk
 
 /// The storage VSP through the real VMBus host and rings, driven the way Linux's storvsc drives

@@ -2,6 +2,7 @@ import GuestMemory
 import HyperV
 import Synchronization
 import VMBus
+import VMBusTestSupport
 
 /// A channel device that records what happens and echoes in-band packets back (as a completion
 /// when one was requested).

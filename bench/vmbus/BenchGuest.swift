@@ -7,7 +7,7 @@ import HyperV
 #endif
 
 // The guest side of the bench, written from the protocol doc §8 and Linux drivers/hv like
-// Tests/VMBusTests/GuestDriver.swift, but lean: ring data is copied in bulk (one or two
+// Tests/VMBusTestSupport/GuestDriver.swift, but lean: ring data is copied in bulk (one or two
 // `GuestMemory` copies per packet, as Linux's memcpy into its double-mapped ring), so the bench
 // measures the host, not a byte-at-a-time test driver.
 

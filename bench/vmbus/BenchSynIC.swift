@@ -25,7 +25,7 @@ final class BenchSynIC: SynICMessagePort {
 }
 
 /// Little-endian message building and reading for the guest side, independent of the host's
-/// wire code (as in Tests/VMBusTests).
+/// wire code (as in Tests/VMBusTestSupport).
 struct Bytes {
     var data: [UInt8]
     init(count: Int) { data = [UInt8](repeating: 0, count: count) }

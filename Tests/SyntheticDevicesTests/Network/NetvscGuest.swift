@@ -3,6 +3,7 @@ import HyperV
 import SyntheticDevices
 import Testing
 import VMBus
+import VMBusTestSupport
 
 // A guest-side netvsc + RNDIS driver for tests, written from Linux 6.1
 // drivers/net/hyperv/{netvsc.c,rndis_filter.c,hyperv_net.h} and the protocol doc §10, not from
@@ -32,30 +33,30 @@ enum RNDIS {
 struct ReceivedRNDIS {
     let channelType: UInt32
     let transactionID: UInt64
-    let bytes: NetBytes
+    let bytes: Bytes
 }
 
 struct NetHarness {
     let memory: GuestMemory
-    let synic = NetFakeSynIC()
+    let synic = FakeSynIC()
     let host: VMBusHost
-    let guest: NetGuestDriver
+    let guest: GuestDriver
 
     init(memoryMiB: UInt64 = 16, memory: GuestMemory? = nil) {
         self.memory = memory ?? GuestMemory.heapBacked(size: memoryMiB << 20)
         let memory = self.memory
         host = VMBusHost(memory: memory, port: synic, configuration: .init(vpCount: 1))
-        guest = NetGuestDriver(host: host, synic: synic, memory: memory)
+        guest = GuestDriver(host: host, synic: synic, memory: memory)
     }
 }
 
 final class NetvscGuest {
     let h: NetHarness
-    let channel: NetGuestChannel
+    let channel: GuestChannel
     var memory: GuestMemory { h.memory }
     private var nextTID: UInt64 = 1
     private var nextRequestID: UInt32 = 1
-    var completions: [UInt64: NetBytes] = [:]
+    var completions: [UInt64: Bytes] = [:]
     var control: [ReceivedRNDIS] = []
     var frames: [[UInt8]] = []
     var allReceived: [ReceivedRNDIS] = []
@@ -69,7 +70,7 @@ final class NetvscGuest {
     var receiveSectionCount = 0
     var sendSectionSize = 0
 
-    let offer: NetGuestOffer
+    let offer: GuestOffer
 
     init(h: NetHarness, ringPages: Int = 32) throws {
         self.h = h
@@ -96,11 +97,7 @@ final class NetvscGuest {
         offer = previous.offer
         h.guest.messageConnectionID = previous.h.guest.messageConnectionID
         h.guest.nextFreePage = previous.h.guest.nextFreePage
-        let old = previous.channel
-        channel = NetGuestChannel(
-            driver: h.guest, relid: old.relid, connectionID: old.connectionID, gpadl: old.gpadl,
-            outbound: NetGuestRingView(memory: h.memory, pages: old.outbound.pages),
-            inbound: NetGuestRingView(memory: h.memory, pages: old.inbound.pages))
+        channel = previous.channel.restored(onto: h.guest)
         nextTID = previous.nextTID
         nextRequestID = previous.nextRequestID
         receivePages = previous.receivePages
@@ -124,7 +121,7 @@ final class NetvscGuest {
             h.host.waitForIdle()
             for packet in channel.receive() {
                 switch packet.type {
-                case 11: completions[packet.transactionID] = NetBytes(packet.payload)
+                case 11: completions[packet.transactionID] = Bytes(packet.payload)
                 case 7: receive(packet)
                 default: Issue.record("unexpected packet type \(packet.type)")
                 }
@@ -133,10 +130,10 @@ final class NetvscGuest {
         h.host.waitForIdle()
     }
 
-    private func receive(_ packet: NetGuestPacket) {
+    private func receive(_ packet: GuestPacket) {
         // vmtransfer_page_packet_header: xfer_pageset_id @16, range_cnt @20, ranges @24.
-        let raw = NetBytes(packet.raw)
-        let nvsp = NetBytes(packet.payload)
+        let raw = Bytes(packet.raw)
+        let nvsp = Bytes(packet.payload)
         let offset8 = Int(raw.u16(2)) * 8
         guard nvsp.u32(0) == NVSP.rndisPacket, packet.flags & 1 != 0, raw.u16(16) == 0xCAFE, raw.u32(20) == 1,
             offset8 >= 32, packet.payload.count >= 16
@@ -150,7 +147,7 @@ final class NetvscGuest {
             return
         }
         let bytes = readReceiveBuffer(offset: offset, count: count)
-        let message = ReceivedRNDIS(channelType: nvsp.u32(4), transactionID: packet.transactionID, bytes: NetBytes(bytes))
+        let message = ReceivedRNDIS(channelType: nvsp.u32(4), transactionID: packet.transactionID, bytes: Bytes(bytes))
         allReceived.append(message)
         if message.channelType == 1 {
             control.append(message)
@@ -161,13 +158,13 @@ final class NetvscGuest {
     }
 
     func completeReceive(_ transactionID: UInt64) {
-        var m = NetBytes(count: 40)
+        var m = Bytes(count: 40)
         m.put(NVSP.rndisPacketComplete, at: 0)
         m.put(NVSP.success, at: 4)
         channel.send(type: 11, flags: 0, transactionID: transactionID, payload: m.data)
     }
 
-    static func frame(of m: NetBytes) -> [UInt8]? {
+    static func frame(of m: Bytes) -> [UInt8]? {
         guard m.u32(0) == RNDIS.packet else { return nil }
         let offset = 8 + Int(m.u32(8)), length = Int(m.u32(12))
         guard offset + length <= m.data.count else { return nil }
@@ -183,7 +180,7 @@ final class NetvscGuest {
 
     /// Sends an in-band NVSP message with completion requested; returns the completion.
     @discardableResult
-    func request(_ message: NetBytes, expectCompletion: Bool = true) -> NetBytes? {
+    func request(_ message: Bytes, expectCompletion: Bool = true) -> Bytes? {
         var m = message
         if m.data.count < 40 { m.put(bytes: [UInt8](repeating: 0, count: 40 - m.data.count), at: m.data.count) }
         let id = tid()
@@ -192,8 +189,8 @@ final class NetvscGuest {
         return completions.removeValue(forKey: id)
     }
 
-    func nvsp(_ type: UInt32, _ fields: [(Int, UInt32)]) -> NetBytes {
-        var m = NetBytes(count: 40)
+    func nvsp(_ type: UInt32, _ fields: [(Int, UInt32)]) -> Bytes {
+        var m = Bytes(count: 40)
         m.put(type, at: 0)
         for (o, v) in fields { m.put(v, at: o) }
         return m
@@ -279,11 +276,11 @@ final class NetvscGuest {
 
     /// Writes a VM_PKT_DATA_USING_GPA_DIRECT packet (vmbus_sendpacket_mpb_desc).
     func sendGPADirect(ranges: [(count: UInt32, offset: UInt32, pfn: UInt64)], payload: [UInt8], transactionID: UInt64) {
-        var header = NetBytes(count: 8)
+        var header = Bytes(count: 8)
         header.put(UInt32(0), at: 0)
         header.put(UInt32(ranges.count), at: 4)
         for r in ranges {
-            var e = NetBytes(count: 16)
+            var e = Bytes(count: 16)
             e.put(r.count, at: 0)
             e.put(r.offset, at: 4)
             e.put(r.pfn, at: 8)
@@ -300,10 +297,10 @@ final class NetvscGuest {
     }
 
     /// A control request; returns the matching completion from the receive buffer.
-    func rndisRequest(_ type: UInt32, _ body: [UInt8]) -> NetBytes? {
+    func rndisRequest(_ type: UInt32, _ body: [UInt8]) -> Bytes? {
         let requestID = nextRequestID
         nextRequestID += 1
-        var m = NetBytes(count: 12)
+        var m = Bytes(count: 12)
         m.put(type, at: 0)
         m.put(UInt32(12 + body.count), at: 4)
         m.put(requestID, at: 8)
@@ -315,7 +312,7 @@ final class NetvscGuest {
 
     /// QUERY `oid` (rndis_filter_query_device: info_buf_offset = sizeof(rndis_query_request)).
     func query(_ oid: UInt32, inputLength: Int = 0) -> (status: UInt32, info: [UInt8])? {
-        var body = NetBytes(count: 16)
+        var body = Bytes(count: 16)
         body.put(oid, at: 0)
         body.put(UInt32(inputLength), at: 4)
         body.put(UInt32(20), at: 8)
@@ -327,7 +324,7 @@ final class NetvscGuest {
     }
 
     func set(_ oid: UInt32, _ info: [UInt8]) -> UInt32? {
-        var body = NetBytes(count: 16)
+        var body = Bytes(count: 16)
         body.put(oid, at: 0)
         body.put(UInt32(info.count), at: 4)
         body.put(UInt32(20), at: 8)
@@ -337,7 +334,7 @@ final class NetvscGuest {
 
     /// rndis_filter_device_add + rndis_filter_open; returns the MAC.
     func bringUp() -> [UInt8]? {
-        var body = NetBytes(count: 12)
+        var body = Bytes(count: 12)
         body.put(UInt32(1), at: 0)
         body.put(UInt32(0), at: 4)
         body.put(UInt32(0x4000), at: 8)
@@ -358,7 +355,7 @@ final class NetvscGuest {
 
     /// An RNDIS_PACKET around `frame` (rndis_filter_send / netvsc_xmit: data_offset after PPI).
     static func rndisPacket(_ frame: [UInt8], ppi: [UInt8] = []) -> [UInt8] {
-        var m = NetBytes(count: 44)
+        var m = Bytes(count: 44)
         m.put(RNDIS.packet, at: 0)
         m.put(UInt32(44 + ppi.count + frame.count), at: 4)
         m.put(UInt32(36 + ppi.count), at: 8)
@@ -372,12 +369,12 @@ final class NetvscGuest {
     }
 }
 
-extension NetGuestChannel {
+extension GuestChannel {
     /// Writes a packet with `header` between descriptor and payload (GPA direct, transfer pages).
     func sendPacket(type: UInt16, flags: UInt16, transactionID: UInt64, header: [UInt8], payload: [UInt8]) {
         let headerLength = (16 + header.count + 7) & ~7
         let total = (headerLength + payload.count + 7) & ~7
-        var p = NetBytes(count: total)
+        var p = Bytes(count: total)
         p.put(type, at: 0)
         p.put(UInt16(headerLength / 8), at: 2)
         p.put(UInt16(total / 8), at: 4)
@@ -385,7 +382,7 @@ extension NetGuestChannel {
         p.put(transactionID, at: 8)
         p.put(bytes: header, at: 16)
         p.put(bytes: payload, at: headerLength)
-        var trailer = NetBytes(count: 8)
+        var trailer = Bytes(count: 8)
         let old = Int(outbound.writeIndex)
         trailer.put(UInt64(old) << 32, at: 0)
         sendRaw(p.data + trailer.data, advance: total + 8)

@@ -5,6 +5,7 @@ import Logging
 import SyntheticDevices
 import Testing
 import VMBus
+import VMBusTestSupport
 
 @Suite struct NetworkAdapterSavedStateTests {
     static let mac = NetworkAdapterTests.mac
@@ -12,16 +13,6 @@ import VMBus
 
     func frame(seed: UInt8, size: Int = 80) -> [UInt8] {
         Self.mac + [0x02, 0, 0, 0, 0, 1] + [0x08, 0x00] + (0..<(size - 14)).map { UInt8(truncatingIfNeeded: $0) &+ seed }
-    }
-
-    func copyOfRAM(_ memory: GuestMemory) throws -> GuestMemory {
-        let copy = GuestMemory.heapBacked(size: memory.totalSize)
-        try copy.write(memory.read(at: GuestPhysicalAddress(0), count: Int(memory.totalSize)), at: GuestPhysicalAddress(0))
-        return copy
-    }
-
-    func roundTrip<T: Codable>(_ value: T) throws -> T {
-        try JSONDecoder().decode(T.self, from: JSONEncoder().encode(value))
     }
 
     func makeAdapter(on h: NetHarness, backend: InMemoryPacketBackend, mac: [UInt8] = Self.mac) throws -> NetworkAdapter {

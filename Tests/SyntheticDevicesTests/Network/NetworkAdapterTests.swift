@@ -4,6 +4,7 @@ import SyntheticDevices
 import Testing
 import TestSupport
 import VMBus
+import VMBusTestSupport
 
 @Suite struct NetworkAdapterTests {
     static let mac: [UInt8] = [0x00, 0x15, 0x5D, 0x12, 0x34, 0x56]
@@ -57,7 +58,7 @@ import VMBus
         let small = frame(to: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], size: 64)
         #expect(guest.sendRNDIS(NetvscGuest.rndisPacket(small), channelType: 0, section: 3) == NVSP.success)
         // A full-size frame over GPA-direct pages, with a checksum per-packet info to skip.
-        var ppi = NetBytes(count: 16)
+        var ppi = Bytes(count: 16)
         ppi.put(UInt32(16), at: 0)  // size
         ppi.put(UInt32(0), at: 4)  // TCPIP_CHKSUM_PKTINFO
         ppi.put(UInt32(12), at: 8)  // ppi_offset
@@ -99,7 +100,7 @@ import VMBus
         // A control response queues while no section is free, then goes out after completions.
         guest.control = []
         _ = guest.sendRNDIS(
-            { var m = NetBytes(count: 12); m.put(RNDIS.keepalive, at: 0); m.put(UInt32(12), at: 4); m.put(UInt32(77), at: 8); return m.data }(),
+            { var m = Bytes(count: 12); m.put(RNDIS.keepalive, at: 0); m.put(UInt32(12), at: 4); m.put(UInt32(77), at: 8); return m.data }(),
             channelType: 1)
         #expect(guest.control.isEmpty)
         guest.autoComplete = true
@@ -155,9 +156,9 @@ import VMBus
         guest.pump()
         #expect(guest.completions[id3]?.u32(4) == 2)
         // data_offset/len past msg_len, msg_len past the section, PPI past the message.
-        var bad1 = NetBytes(good); bad1.put(UInt32(5000), at: 12)
-        var bad2 = NetBytes(good); bad2.put(UInt32(9000), at: 4)
-        var bad3 = NetBytes(good); bad3.put(UInt32(36), at: 28); bad3.put(UInt32(400), at: 32)
+        var bad1 = Bytes(good); bad1.put(UInt32(5000), at: 12)
+        var bad2 = Bytes(good); bad2.put(UInt32(9000), at: 4)
+        var bad3 = Bytes(good); bad3.put(UInt32(36), at: 28); bad3.put(UInt32(400), at: 32)
         for bad in [bad1, bad2, bad3] { #expect(guest.sendRNDIS(bad.data, channelType: 0, section: 1) == 2) }
         #expect(backend.takeTransmitted().isEmpty)
         #expect(adapter.status.statistics.protocolErrors == before + 6)
@@ -224,7 +225,7 @@ import VMBus
         let types: [UInt32] = [1, 2, 100, 101, 103, 104, 106, 107, 108, 125, 133, 0xFFFF_FFFF]
         for round in 0..<300 {
             let id = guest.tid()
-            var m = NetBytes(count: Int.random(in: 0...48, using: &rng))
+            var m = Bytes(count: Int.random(in: 0...48, using: &rng))
             if m.data.count >= 4 { m.put(types.randomElement(using: &rng) ?? 107, at: 0) }
             for o in stride(from: 4, to: m.data.count - 3, by: 4) where Bool.random(using: &rng) {
                 m.put(UInt32.random(in: 0...UInt32.max, using: &rng) >> UInt32.random(in: 0...31, using: &rng), at: o)
@@ -239,7 +240,7 @@ import VMBus
                     payload: m.data, transactionID: id)
             case 2:
                 // Random RNDIS bytes in a send section, possibly a mangled real message.
-                var r = NetBytes(NetvscGuest.rndisPacket(frame(to: Self.mac)))
+                var r = Bytes(NetvscGuest.rndisPacket(frame(to: Self.mac)))
                 for _ in 0..<3 { r.put(UInt32.random(in: 0...UInt32.max, using: &rng) >> UInt32.random(in: 0...31, using: &rng), at: 4 * Int.random(in: 0...10, using: &rng)) }
                 guest.writeSendBuffer(r.data, at: 0)
                 guest.channel.send(type: 6, flags: 1, transactionID: id, payload: guest.nvsp(107, [(4, 0), (8, 0), (12, UInt32.random(in: 0...200, using: &rng))]).data)
