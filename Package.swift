@@ -103,7 +103,8 @@ let package = Package(
             ],
             path: "bench/hypercall"),
         // Management API benchmark (not a test): swift run -c release api-bench
-        .executableTarget(name: "api-bench", dependencies: ["HVClient", "Configuration", "SocketTransport"], path: "bench/api"),
+        .executableTarget(name: "api-bench", dependencies: ["HVClient", "Configuration", "SocketTransport"], path: "bench/api",
+            exclude: ["schemathesis.sh", "tcp-bridge.py"]),
 
         // Helpers shared by test targets (seeded generators); not part of the product.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
