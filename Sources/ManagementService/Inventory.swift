@@ -104,7 +104,7 @@ public final class Inventory: Sendable {
     /// The names of the migrations applied, oldest first.
     public func appliedMigrations() throws -> [String] {
         let migrator = Self.migrator
-        return try pool.read { db -> [String] in Array(try migrator.appliedIdentifiers(db)) }
+        return try pool.read { db -> [String] in try migrator.appliedMigrations(db) }
     }
 
     private static func record(_ row: Row) throws -> VMRecord {

@@ -75,7 +75,10 @@ extension VMService {
                 if info.state == .saved { return outcome(.save, "saved") }
                 why = "the save ended with the VM \(info.state)" + (info.stateReason.map { " (\($0))" } ?? "")
             } catch {
-                why = error.description
+                // "cannot save web: cannot save: devices were …" reads as "devices were …" here.
+                var text = error.description
+                for prefix in ["cannot save \(vm.name): ", "cannot save: "] where text.hasPrefix(prefix) { text.removeFirst(prefix.count) }
+                why = text
             }
             let note = "\(vm.name) cannot be saved (\(why)); shutting it down instead"
             if let event = try? inventory.log(vm: (try? record(vm.id)) ?? vm, kind: "hostStop", message: "host stop: \(note)") {
