@@ -99,6 +99,10 @@ extension VMService {
                 }
             }
             if let turnedOff = result.turnedOff { return outcome(.turnOff, prefix + turnedOff) }
+            guard result.info.state == .off else {
+                // The guest answered but reset instead of powering off, for example.
+                return outcome(.shutDown, prefix + "asked the guest to shut down, but it is \(result.info.state)")
+            }
             return outcome(.shutDown, prefix + "shut down by the guest")
         } catch {
             return outcome(.shutDown, prefix + "could not be shut down: \(error.description)")
