@@ -27,10 +27,13 @@ public enum AutomaticStartAction: String, Codable, Sendable, CaseIterable {
     case start = "Start"
 }
 
-/// What happens to a running VM when `hvd` is asked to stop the host's VMs (Hyper-V
-/// `AutomaticStopAction`). Plain `hvd` exits leave workers running.
+/// What happens to a running VM when the host shuts down, applied by `POST /v1/host/stop-vms`
+/// (`hv host stop-vms`; Hyper-V `AutomaticStopAction`). Plain `hvd` exits leave workers running.
 public enum AutomaticStopAction: String, Codable, Sendable, CaseIterable {
     case turnOff = "TurnOff"
+    /// Save-VM; a VM that cannot be saved is shut down instead.
+    case save = "Save"
+    /// A graceful stop through the shutdown integration service, turned off after the timeout.
     case shutDown = "ShutDown"
 }
 
@@ -184,6 +187,48 @@ public struct StopVMRequest: Codable, Sendable, Equatable {
     }
 }
 
+/// `POST /v1/host/stop-vms` (the body is optional): applies every Running or Paused VM's
+/// automatic stop action, as the host shuts down.
+public struct StopVMsRequest: Codable, Sendable, Equatable {
+    /// How long a `ShutDown` guest gets before it is turned off (default 60 s, at most 3600).
+    public var timeoutSeconds: Int?
+    public init(timeoutSeconds: Int? = nil) { self.timeoutSeconds = timeoutSeconds }
+}
+
+/// What `POST /v1/host/stop-vms` did to one VM.
+public struct VMStopOutcome: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    /// The VM's configured automatic stop action.
+    public var automaticStopAction: AutomaticStopAction
+    /// What was done in the end: the configured action, or `ShutDown` / `TurnOff` where it fell
+    /// back (a VM that could not be saved, a guest that did not shut down in time).
+    public var actionApplied: AutomaticStopAction
+    /// The state the VM was left in: Saved or Off, unless the action failed.
+    public var state: VMState
+    /// What happened, and why where it fell back or failed.
+    public var reason: String
+
+    public init(
+        id: String, name: String, automaticStopAction: AutomaticStopAction, actionApplied: AutomaticStopAction, state: VMState,
+        reason: String
+    ) {
+        self.id = id
+        self.name = name
+        self.automaticStopAction = automaticStopAction
+        self.actionApplied = actionApplied
+        self.state = state
+        self.reason = reason
+    }
+}
+
+/// `POST /v1/host/stop-vms`'s answer, once every VM's action is done.
+public struct StopVMsResponse: Codable, Sendable, Equatable {
+    /// One per VM that was Running or Paused, by name.
+    public var vms: [VMStopOutcome]
+    public init(vms: [VMStopOutcome]) { self.vms = vms }
+}
+
 /// One entry of the event log (`GET /v1/events`, also streamed as server-sent events).
 public struct VMEvent: Codable, Sendable, Equatable {
     public var id: Int64
@@ -192,7 +237,7 @@ public struct VMEvent: Codable, Sendable, Equatable {
     public var vmID: String?
     public var vmName: String?
     /// "created", "updated", "deleted", "state", "workerExited", "error", "service",
-    /// "deviceAdded", "deviceRemoved".
+    /// "deviceAdded", "deviceRemoved", "hostStop".
     public var kind: String
     public var state: VMState?
     public var message: String

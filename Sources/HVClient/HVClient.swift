@@ -129,6 +129,11 @@ public struct HVClient: Sendable {
     // MARK: Resources
 
     public func host() throws(HVClientError) -> HostInfo { try call("GET", "/v1/host", as: HostInfo.self) }
+    /// Applies every running VM's automatic stop action, as the host shuts down; answers once
+    /// all are done (this can take the shutdown timeout, or a save's length).
+    public func stopVMs(_ request: StopVMsRequest = .init()) throws(HVClientError) -> StopVMsResponse {
+        try call("POST", "/v1/host/stop-vms", json: request, as: StopVMsResponse.self)
+    }
     public func listVMs() throws(HVClientError) -> [VMInfo] { try call("GET", "/v1/vms", as: [VMInfo].self) }
     public func vm(_ vm: String) throws(HVClientError) -> VMInfo { try call("GET", "/v1/vms/\(Self.segment(vm))", as: VMInfo.self) }
     public func createVM(_ request: CreateVMRequest) throws(HVClientError) -> VMInfo {

@@ -8,7 +8,7 @@ public struct HVCommand: ParsableCommand {
         commandName: "hv",
         abstract: "Manage SwiftHV virtual machines (through hvd).",
         discussion: "VMs are named by name or id. Exit status: 0 ok, 1 error, 2 usage, 3 not found, 4 wrong state or conflict, 5 hvd unreachable, 6 timeout.",
-        subcommands: [VMGroup.self, DiskCommand.self, HostShow.self])
+        subcommands: [VMGroup.self, DiskCommand.self, HostGroup.self])
     public init() {}
 }
 

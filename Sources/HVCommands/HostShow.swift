@@ -1,9 +1,17 @@
 import ArgumentParser
 import Foundation
 
-/// `hv host`: the host and hvd.
+/// `hv host`: the host and hvd (`hv host show`, the default, and `hv host stop-vms`).
+public struct HostGroup: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "host", abstract: "Show the host and hvd, or stop its VMs as the host shuts down.",
+        subcommands: [HostShow.self, HostStopVMs.self], defaultSubcommand: HostShow.self)
+    public init() {}
+}
+
+/// `hv host [show]`: the host and hvd.
 public struct HostShow: ParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "host", abstract: "Show the host and hvd.")
+    public static let configuration = CommandConfiguration(commandName: "show", abstract: "Show the host and hvd.")
     @OptionGroup var connection: Flags.Connection
     @OptionGroup var output: Flags.Output
     public init() {}

@@ -18,6 +18,7 @@ public struct VMCreate: ParsableCommand {
     @Flag(help: "A plain PC without Hyper-V enlightenments.") var noHyperV = false
     @Option(help: "Notes.") var notes: String?
     @Option(help: "Automatic start action: Nothing, StartIfRunning, Start.") var startAction: String?
+    @Option(help: "Automatic stop action at host shutdown (hv host stop-vms): TurnOff, Save, ShutDown (default).") var stopAction: String?
     @Option(help: "Recovery action when the worker dies: None, Restart.") var recovery: String?
     @Option(help: ArgumentHelp("A disk: PATH[,ro][,lun=N] (repeatable; raw or VHDX).", valueName: "disk"))
     var disk: [String] = []
@@ -29,6 +30,9 @@ public struct VMCreate: ParsableCommand {
     public func validate() throws {
         if let startAction, AutomaticStartAction(rawValue: startAction) == nil {
             throw ValidationError("--start-action must be one of: \(AutomaticStartAction.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let stopAction, AutomaticStopAction(rawValue: stopAction) == nil {
+            throw ValidationError("--stop-action must be one of: \(AutomaticStopAction.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let recovery, RecoveryAction(rawValue: recovery) == nil {
             throw ValidationError("--recovery must be one of: \(RecoveryAction.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -44,7 +48,8 @@ public struct VMCreate: ParsableCommand {
             boot: BootRequest(kernel: Self.absolute(kernel), initrd: initrd.map(Self.absolute), cmdline: cmdline),
             hyperV: noHyperV ? false : nil, disks: disk.isEmpty ? nil : try disk.map(DeviceSpec.disk),
             networkAdapters: nic.isEmpty ? nil : try nic.map(DeviceSpec.nic), notes: notes,
-            automaticStartAction: startAction.flatMap(AutomaticStartAction.init), recoveryAction: recovery.flatMap(RecoveryAction.init))
+            automaticStartAction: startAction.flatMap(AutomaticStartAction.init),
+            automaticStopAction: stopAction.flatMap(AutomaticStopAction.init), recoveryAction: recovery.flatMap(RecoveryAction.init))
     }
 
     /// Relative paths are made absolute against the current directory (hvd needs absolute ones).

@@ -201,6 +201,10 @@ public final class APIServer: Sendable {
         case ["v1", "host"]:
             try needs("GET")
             return try ok(s.hostInfo())
+        case ["v1", "host", "stop-vms"]:
+            try needs("POST")
+            let body = r.body.isEmpty ? StopVMsRequest() : try RequestValidation.decode(StopVMsRequest.self, from: r.body)
+            return try ok(s.stopVMsForHostShutdown(body))
         case ["v1", "vms"]:
             switch r.method {
             case "GET": return try ok(s.list())

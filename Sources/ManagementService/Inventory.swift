@@ -14,11 +14,15 @@ public struct VMRecord: Sendable, Equatable {
     public var automaticStopAction: AutomaticStopAction
     public var recoveryAction: RecoveryAction
     public var workerPID: Int32?
+    /// The VM's Off or Saved state is the work of the host stop (`POST /v1/host/stop-vms`): it
+    /// was running when the host went down, so `StartIfRunning` starts it when `hvd` next
+    /// starts. Any state change clears it.
+    public var stoppedByHost: Bool
 
     public init(
         id: String, name: String, state: VMState, stateReason: String?, createdAt: Date, configuration: VMConfiguration,
         automaticStartAction: AutomaticStartAction, automaticStopAction: AutomaticStopAction, recoveryAction: RecoveryAction,
-        workerPID: Int32?
+        workerPID: Int32?, stoppedByHost: Bool = false
     ) {
         self.id = id
         self.name = name
@@ -30,6 +34,7 @@ public struct VMRecord: Sendable, Equatable {
         self.automaticStopAction = automaticStopAction
         self.recoveryAction = recoveryAction
         self.workerPID = workerPID
+        self.stoppedByHost = stoppedByHost
     }
 
     public var info: VMInfo {
@@ -90,13 +95,16 @@ public final class Inventory: Sendable {
                 t.column("message", .text).notNull()
             }
         }
+        migrator.registerMigration("v2: vm.stoppedByHost") { db in
+            try db.alter(table: "vm") { t in t.add(column: "stoppedByHost", .boolean).notNull().defaults(to: false) }
+        }
         return migrator
     }
 
     /// The names of the migrations applied, oldest first.
     public func appliedMigrations() throws -> [String] {
         let migrator = Self.migrator
-        return try pool.read { db -> [String] in Array(try migrator.appliedIdentifiers(db)) }
+        return try pool.read { db -> [String] in try migrator.appliedMigrations(db) }
     }
 
     private static func record(_ row: Row) throws -> VMRecord {
@@ -111,13 +119,14 @@ public final class Inventory: Sendable {
         let start: String = row["automaticStartAction"]
         let stop: String = row["automaticStopAction"]
         let recovery: String = row["recoveryAction"]
+        let stoppedByHost: Bool = row["stoppedByHost"]
         return VMRecord(
             id: id, name: name, state: VMState(rawValue: state), stateReason: reason,
             createdAt: Date(timeIntervalSince1970: created), configuration: configuration,
             automaticStartAction: AutomaticStartAction(rawValue: start) ?? .nothing,
             automaticStopAction: AutomaticStopAction(rawValue: stop) ?? .shutDown,
             recoveryAction: RecoveryAction(rawValue: recovery) ?? .none,
-            workerPID: pid.flatMap { Int32(exactly: $0) })
+            workerPID: pid.flatMap { Int32(exactly: $0) }, stoppedByHost: stoppedByHost)
     }
 
     private static func arguments(_ vm: VMRecord) throws -> StatementArguments {
@@ -203,6 +212,7 @@ public final class Inventory: Sendable {
 
     /// Moves a VM to `state` only if it is in one of `from` (nil: any state); returns the new
     /// record and its event, or nil when the VM was not in an expected state (or is gone).
+    /// Clears `stoppedByHost`: the state is no longer the host stop's.
     public func transition(
         id: String, from: Set<VMState>?, to state: VMState, reason: String?, workerPID: Int32??, message: String
     ) throws -> (VMRecord, VMEvent)? {
@@ -213,12 +223,27 @@ public final class Inventory: Sendable {
             if let from, !from.contains(vm.state) { return nil }
             vm.state = state
             vm.stateReason = reason
+            vm.stoppedByHost = false
             if let workerPID { vm.workerPID = workerPID }
             try db.execute(
-                sql: "UPDATE vm SET state = ?, stateReason = ?, workerPID = ? WHERE id = ?",
+                sql: "UPDATE vm SET state = ?, stateReason = ?, workerPID = ?, stoppedByHost = 0 WHERE id = ?",
                 arguments: [state.rawValue, reason, vm.workerPID.map { Int64($0) }, id])
             let event = try Self.appendEvent(db, vm: vm, kind: "state", message: message)
             return (vm, event)
+        }
+    }
+
+    /// Sets or clears `stoppedByHost` and logs `message` (kind "hostStop"), in one transaction.
+    /// Setting it needs the VM to be Off or Saved; returns nil when it is not (or is gone).
+    public func markStoppedByHost(id: String, _ stopped: Bool, message: String) throws -> (VMRecord, VMEvent)? {
+        try pool.write { db in
+            guard var vm = try Row.fetchOne(db, sql: "SELECT * FROM vm WHERE id = ?", arguments: [id]).map(Self.record) else {
+                return nil
+            }
+            if stopped && vm.state != .off && vm.state != .saved { return nil }
+            vm.stoppedByHost = stopped
+            try db.execute(sql: "UPDATE vm SET stoppedByHost = ? WHERE id = ?", arguments: [stopped, id])
+            return (vm, try Self.appendEvent(db, vm: vm, kind: "hostStop", message: message))
         }
     }
 

@@ -42,6 +42,22 @@ paths:
       summary: Host information.
       responses:
         "200": {description: The host, content: {application/json: {schema: {$ref: "#/components/schemas/HostInfo"}}}}
+  /v1/host/stop-vms:
+    post:
+      operationId: stopVMs
+      summary: >
+        The host is shutting down: applies every Running or Paused VM's automaticStopAction, all
+        VMs in parallel, and answers once all are done. Save saves the VM (one that cannot be
+        saved is shut down instead); ShutDown asks the guest through the shutdown integration
+        service and turns it off after timeoutSeconds; TurnOff turns it off. A VM left Off or
+        Saved is started again by hvd's next start when its automaticStartAction is
+        StartIfRunning. 200 even where a VM fell back or failed (see each outcome).
+      requestBody:
+        required: false
+        content: {application/json: {schema: {$ref: "#/components/schemas/StopVMsRequest"}}}
+      responses:
+        "200": {description: Every VM's outcome, content: {application/json: {schema: {$ref: "#/components/schemas/StopVMsResponse"}}}}
+        "400": {$ref: "#/components/responses/Error"}
   /v1/vms:
     get:
       summary: List VMs (Get-VM).
@@ -401,7 +417,7 @@ components:
         networkAdapters: {type: array, maxItems: 8, items: {$ref: "#/components/schemas/NetworkAdapter"}}
         notes: {type: string}
         automaticStartAction: {type: string, enum: [Nothing, StartIfRunning, Start]}
-        automaticStopAction: {type: string, enum: [TurnOff, ShutDown]}
+        automaticStopAction: {type: string, enum: [TurnOff, Save, ShutDown]}
         recoveryAction: {type: string, enum: [None, Restart]}
     UpdateVMRequest:
       type: object
@@ -418,7 +434,7 @@ components:
         networkAdapters: {type: array, description: Replaces the whole list, maxItems: 8, items: {$ref: "#/components/schemas/NetworkAdapter"}}
         notes: {type: string}
         automaticStartAction: {type: string, enum: [Nothing, StartIfRunning, Start]}
-        automaticStopAction: {type: string, enum: [TurnOff, ShutDown]}
+        automaticStopAction: {type: string, enum: [TurnOff, Save, ShutDown]}
         recoveryAction: {type: string, enum: [None, Restart]}
     StopVMRequest:
       type: object
@@ -426,6 +442,26 @@ components:
       properties:
         timeoutSeconds: {type: integer, minimum: 0, maximum: 3600, description: "default 60"}
         force: {type: boolean, description: Turn off when the guest cannot be asked or does not stop in time}
+    StopVMsRequest:
+      type: object
+      additionalProperties: false
+      properties:
+        timeoutSeconds: {type: integer, minimum: 0, maximum: 3600, description: "How long a ShutDown guest gets before it is turned off; default 60"}
+    StopVMsResponse:
+      type: object
+      required: [vms]
+      properties:
+        vms: {type: array, items: {$ref: "#/components/schemas/VMStopOutcome"}, description: One per VM that was Running or Paused, by name}
+    VMStopOutcome:
+      type: object
+      required: [id, name, automaticStopAction, actionApplied, state, reason]
+      properties:
+        id: {type: string}
+        name: {type: string}
+        automaticStopAction: {type: string, enum: [TurnOff, Save, ShutDown], description: The VM's configured action}
+        actionApplied: {type: string, enum: [TurnOff, Save, ShutDown], description: What was done in the end (differs where it fell back)}
+        state: {$ref: "#/components/schemas/VMState"}
+        reason: {type: string, description: What happened, and why where it fell back or failed}
     DiskAttachment:
       type: object
       additionalProperties: false

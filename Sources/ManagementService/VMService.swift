@@ -74,7 +74,10 @@ public final class VMService: Sendable {
     // MARK: Recovery at startup
 
     /// Re-attaches to the workers that outlived a previous `hvd`, marks VMs whose worker is gone
-    /// Off with the reason, then applies automatic start actions.
+    /// Off with the reason, then applies automatic start actions: `Start` starts every Off or
+    /// Saved VM; `StartIfRunning` one that was running when `hvd` or the host went down (its
+    /// worker is gone, or the host stop left it Off or Saved). A Saved VM continues from its
+    /// saved state.
     public func recover() {
         let vms = (try? inventory.allVMs()) ?? []
         for vm in vms where vm.state != .off && vm.state != .saved {
@@ -106,10 +109,21 @@ public final class VMService: Sendable {
                 if let (_, event) = try? inventory.transition(id: vm.id, from: nil, to: .off, reason: why, workerPID: .some(nil), message: why) {
                     publish(event)
                 }
-                if vm.automaticStartAction == .startIfRunning && vm.state == .running { _ = try? start(vm.id) }
+                if vm.automaticStartAction == .start || (vm.automaticStartAction == .startIfRunning && vm.state == .running) {
+                    _ = try? start(vm.id)
+                }
             }
         }
-        for vm in vms where vm.automaticStartAction == .start && vm.state == .off { _ = try? start(vm.id) }
+        for vm in vms where vm.state == .off || vm.state == .saved {
+            let wasRunning = vm.stoppedByHost && vm.automaticStartAction == .startIfRunning
+            if vm.automaticStartAction == .start || wasRunning {
+                _ = try? start(vm.id)  // clears stoppedByHost (any state change does)
+            } else if vm.stoppedByHost, let (_, event) = try? inventory.markStoppedByHost(
+                id: vm.id, false, message: "host start: left \(vm.state) (automatic start action \(vm.automaticStartAction.rawValue))")
+            {
+                publish(event)
+            }
+        }
     }
 
     // MARK: Queries
@@ -239,7 +253,7 @@ public final class VMService: Sendable {
 
     // MARK: Lifecycle
 
-    private func transition(_ vm: VMRecord, from: Set<VMState>?, to state: VMState, reason: String? = nil, pid: Int32?? = nil, _ message: String) throws(ServiceError) -> Bool {
+    func transition(_ vm: VMRecord, from: Set<VMState>?, to state: VMState, reason: String? = nil, pid: Int32?? = nil, _ message: String) throws(ServiceError) -> Bool {
         guard let (_, event) = try db({ try inventory.transition(id: vm.id, from: from, to: state, reason: reason, workerPID: pid, message: message) }) else {
             return false
         }
@@ -247,7 +261,7 @@ public final class VMService: Sendable {
         return true
     }
 
-    private func timed<T>(_ name: String, _ body: () throws(ServiceError) -> T) throws(ServiceError) -> T {
+    func timed<T>(_ name: String, _ body: () throws(ServiceError) -> T) throws(ServiceError) -> T {
         let start = Date()
         defer { metrics.operation(name, seconds: Date().timeIntervalSince(start)) }
         return try body()
@@ -341,39 +355,49 @@ public final class VMService: Sendable {
         let force = request.force ?? false
         let id = try record(idOrName).id
         return try timed("stop") { () throws(ServiceError) -> VMInfo in
-            try serialized(id) { () throws(ServiceError) -> VMInfo in
-                let vm = try record(id)
-                try VMStateMachine.check(.stop, vm: vm.name, state: vm.state)
-                let handle = try worker(vm)
-                if vm.state == .paused {
-                    // A paused guest cannot run its shutdown service. Hyper-V's Stop-VM turns a
-                    // paused VM off after confirmation; `force` is that confirmation here.
-                    guard force else {
-                        throw .invalidState(
-                            "cannot stop \(vm.name) gracefully: it is Paused, so the guest cannot shut itself down",
-                            hint: "hv vm resume \(vm.name) first, or hv vm stop --force \(vm.name) turns it off")
-                    }
-                    _ = try transition(vm, from: [.paused], to: .stopping, "turning off (stop --force of a paused VM)")
-                    return try turnOffLocked(vm, handle: handle, note: "turned off (it was paused)")
-                }
-                _ = try transition(vm, from: [.running], to: .stopping, "shutting down (timeout \(timeout) s)")
-                let reply = try? handle.request(.shutdown)
-                if reply?.kind != .ok {
-                    let why = reply?.error ?? "the worker did not answer"
-                    if !force {
-                        _ = try transition(vm, from: [.stopping], to: .running, "shutdown refused: \(why)")
-                        throw .conflict(
-                            "cannot shut down \(vm.name) gracefully: \(why)", hint: "hv vm stop --turn-off \(vm.name) turns it off")
-                    }
-                    return try turnOffLocked(vm, handle: handle, note: "turned off (graceful shutdown unavailable: \(why))")
-                }
-                if handle.waitForExit(timeoutSeconds: Double(timeout)) { return try settled(vm) }
-                if force { return try turnOffLocked(vm, handle: handle, note: "turned off after the \(timeout) s shutdown timeout") }
-                _ = try transition(vm, from: [.stopping], to: .running, "the guest did not shut down within \(timeout) s")
-                throw .timeout(
-                    "\(vm.name) did not shut down within \(timeout) s", hint: "hv vm stop --force \(vm.name) turns it off after the timeout")
-            }
+            try serialized(id) { () throws(ServiceError) -> VMInfo in try stopLocked(try record(id), timeout: timeout, force: force).info }
         }
+    }
+
+    /// How a stop ended: the VM, and the note when it was turned off rather than shut down.
+    typealias StopResult = (info: VMInfo, turnedOff: String?)
+
+    /// The body of `stop`, under the VM's operation lock.
+    func stopLocked(_ vm: VMRecord, timeout: Int, force: Bool) throws(ServiceError) -> StopResult {
+        try VMStateMachine.check(.stop, vm: vm.name, state: vm.state)
+        let handle = try worker(vm)
+        if vm.state == .paused {
+            // A paused guest cannot run its shutdown service. Hyper-V's Stop-VM turns a
+            // paused VM off after confirmation; `force` is that confirmation here.
+            guard force else {
+                throw .invalidState(
+                    "cannot stop \(vm.name) gracefully: it is Paused, so the guest cannot shut itself down",
+                    hint: "hv vm resume \(vm.name) first, or hv vm stop --force \(vm.name) turns it off")
+            }
+            _ = try transition(vm, from: [.paused], to: .stopping, "turning off (stop --force of a paused VM)")
+            let note = "turned off (it was paused)"
+            return (try turnOffLocked(vm, handle: handle, note: note), note)
+        }
+        _ = try transition(vm, from: [.running], to: .stopping, "shutting down (timeout \(timeout) s)")
+        let reply = try? handle.request(.shutdown)
+        if reply?.kind != .ok {
+            let why = reply?.error ?? "the worker did not answer"
+            if !force {
+                _ = try transition(vm, from: [.stopping], to: .running, "shutdown refused: \(why)")
+                throw .conflict(
+                    "cannot shut down \(vm.name) gracefully: \(why)", hint: "hv vm stop --turn-off \(vm.name) turns it off")
+            }
+            let note = "turned off (graceful shutdown unavailable: \(why))"
+            return (try turnOffLocked(vm, handle: handle, note: note), note)
+        }
+        if handle.waitForExit(timeoutSeconds: Double(timeout)) { return (try settled(vm), nil) }
+        if force {
+            let note = "turned off after the \(timeout) s shutdown timeout"
+            return (try turnOffLocked(vm, handle: handle, note: note), note)
+        }
+        _ = try transition(vm, from: [.stopping], to: .running, "the guest did not shut down within \(timeout) s")
+        throw .timeout(
+            "\(vm.name) did not shut down within \(timeout) s", hint: "hv vm stop --force \(vm.name) turns it off after the timeout")
     }
 
     /// Waits for the monitor to record the exit in the inventory.

@@ -122,6 +122,38 @@ import Testing
         #expect(throws: ExitCode(1)) { try old.run() }
     }
 
+    @Test func hostStopVMsPrintsEachOutcome() throws {
+        let outcomes = """
+            {"vms":[{"id":"1","name":"db","automaticStopAction":"Save","actionApplied":"ShutDown","state":"Off",
+            "reason":"could not be saved (hot-plug); shut down by the guest"},
+            {"id":"2","name":"web","automaticStopAction":"Save","actionApplied":"Save","state":"Saved","reason":"saved"}]}
+            """
+        let stub = try StubServer(routes: ["POST /v1/host/stop-vms": (200, outcomes)])
+        let response = try HVClient(socketPath: stub.path).stopVMs(StopVMsRequest(timeoutSeconds: 5))
+        #expect(response.vms.map(\.actionApplied) == [.shutDown, .save])
+        #expect(
+            HostStopVMs.table(response.vms).render() == """
+                NAME  STOP ACTION  APPLIED   STATE  REASON
+                db    Save         ShutDown  Off    could not be saved (hot-plug); shut down by the guest
+                web   Save         Save      Saved  saved
+                """)
+        let command = try #require(try HVCommand.parseAsRoot(["host", "stop-vms", "--socket", stub.path, "--timeout", "5"]) as? HostStopVMs)
+        try command.run()
+        let running = #"{"vms":[{"id":"1","name":"db","automaticStopAction":"TurnOff","actionApplied":"TurnOff","state":"Running","reason":"could not be turned off: x"}]}"#
+        let failing = try StubServer(routes: ["POST /v1/host/stop-vms": (200, running)])
+        let stuck = try #require(try HVCommand.parseAsRoot(["host", "stop-vms", "--socket", failing.path]) as? HostStopVMs)
+        #expect(throws: ExitCode(1)) { try stuck.run() }
+        #expect(throws: (any Error).self) { _ = try HVCommand.parseAsRoot(["host", "stop-vms", "--timeout", "-1"]) }
+        // `hv host` alone still shows the host.
+        #expect(try HVCommand.parseAsRoot(["host"]) is HostShow)
+        #expect(try HVCommand.parseAsRoot(["host", "--json"]) is HostShow)
+        let set = try #require(try HVCommand.parseAsRoot(["vm", "set", "a", "--stop-action", "Save", "--start-action", "StartIfRunning"]) as? VMSet)
+        #expect(set.stopAction == "Save" && set.startAction == "StartIfRunning")
+        #expect(throws: (any Error).self) { _ = try HVCommand.parseAsRoot(["vm", "set", "a", "--stop-action", "Hibernate"]) }
+        let create = try #require(try HVCommand.parseAsRoot(["vm", "create", "a", "--kernel", "/k", "--stop-action", "TurnOff"]) as? VMCreate)
+        #expect(try create.request().automaticStopAction == .turnOff)
+    }
+
     @Test func namesArePercentEncodedAsOnePathSegment() {
         #expect(HVClient.segment("my vm") == "my%20vm")
         #expect(HVClient.segment("a?b#c%d") == "a%3Fb%23c%25d")

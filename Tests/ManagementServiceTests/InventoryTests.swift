@@ -19,11 +19,11 @@ import Testing
         let vm = record("alpha")
         do {
             let inventory = try Inventory(path: path)
-            #expect(try inventory.appliedMigrations() == ["v1: vm and event"])
+            #expect(try inventory.appliedMigrations() == ["v1: vm and event", "v2: vm.stoppedByHost"])
             _ = try inventory.insert(vm, event: "created")
         }
         let reopened = try Inventory(path: path)
-        #expect(try reopened.appliedMigrations() == ["v1: vm and event"])
+        #expect(try reopened.appliedMigrations() == ["v1: vm and event", "v2: vm.stoppedByHost"])
         #expect(try reopened.vm(idOrName: "ALPHA")?.id == vm.id)
         #expect(try reopened.vm(idOrName: vm.id)?.configuration == vm.configuration)
         #expect(try reopened.events(vmID: vm.id).map(\.kind) == ["created"])
@@ -50,6 +50,32 @@ import Testing
         #expect(moved?.0.workerPID == 42)
         #expect(moved?.1.state == .starting)
         #expect(try inventory.vm(id: vm.id)?.state == .starting)
+    }
+
+    /// The host stop's mark: only on an Off or Saved VM, kept by configuration updates and a
+    /// reopen, cleared by any state change.
+    @Test func stoppedByHostMarkLastsUntilTheNextStateChange() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path + "/inventory.sqlite"
+        var vm = record("web")
+        do {
+            let inventory = try Inventory(path: path)
+            _ = try inventory.insert(vm, event: "created")
+            _ = try inventory.transition(id: vm.id, from: nil, to: .running, reason: nil, workerPID: .some(7), message: "running")
+            #expect(try inventory.markStoppedByHost(id: vm.id, true, message: "host stop: x") == nil, "a Running VM was marked")
+            _ = try inventory.transition(id: vm.id, from: nil, to: .saved, reason: nil, workerPID: .some(nil), message: "saved")
+            let marked = try inventory.markStoppedByHost(id: vm.id, true, message: "host stop: saved")
+            #expect(marked?.0.stoppedByHost == true && marked?.1.kind == "hostStop" && marked?.1.state == .saved)
+            vm = try #require(try inventory.vm(id: vm.id))
+            vm.configuration.notes = "kept"
+            _ = try inventory.update(vm, kind: "updated", event: "notes")
+        }
+        let inventory = try Inventory(path: path)
+        #expect(try inventory.vm(id: vm.id)?.stoppedByHost == true)
+        #expect(try inventory.markStoppedByHost(id: "no-such-vm", true, message: "x") == nil)
+        let started = try inventory.transition(id: vm.id, from: [.saved], to: .starting, reason: nil, workerPID: nil, message: "starting")
+        #expect(started?.0.stoppedByHost == false)
+        #expect(try inventory.vm(id: vm.id)?.stoppedByHost == false)
     }
 
     /// Kill -9 `hvd` while clients create VMs as fast as they can: the inventory stays sound,
