@@ -44,7 +44,7 @@ public struct WorkerSupervisor: Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(vm.configuration).write(to: URL(fileURLWithPath: configPath), options: .atomic)
-            if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+            if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
             guard let log = FileHandle(forWritingAtPath: logPath) else { throw ServiceError.workerFailed("cannot open \(logPath)") }
             log.seekToEndOfFile()
             if workerExecutable.contains("/") {
