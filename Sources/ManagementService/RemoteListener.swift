@@ -42,7 +42,9 @@ public struct BearerToken: Sendable {
         let scheme = "bearer "
         guard authorization.count > scheme.count, authorization.prefix(scheme.count).lowercased() == scheme else { return false }
         let presented = Array(authorization.utf8.dropFirst(scheme.utf8.count))
-        var difference = UInt8(truncatingIfNeeded: presented.count ^ bytes.count)
+        // A length difference counts as such (not folded into a byte: lengths 256 apart would
+        // cancel out and a token with any 256-byte tail would pass).
+        var difference: UInt8 = presented.count == bytes.count ? 0 : 1
         for i in 0..<bytes.count {
             difference |= bytes[i] ^ (i < presented.count ? presented[i] : 0)
         }

@@ -382,6 +382,9 @@ func runToEnd(_ executable: String, _ arguments: [String], environment: [String:
         #expect(!token.accepts(authorization: "Bearer 0123456789abcde"))
         #expect(!token.accepts(authorization: "Bearer 0123456789abcdef0"))
         #expect(!token.accepts(authorization: "Bearer 0123456789abcdeF"))
+        // Lengths 256 apart: the token followed by any 256 bytes is still a different token.
+        #expect(!token.accepts(authorization: "Bearer 0123456789abcdef" + String(repeating: "x", count: 256)))
+        #expect(!token.accepts(authorization: "Bearer 0123456789abcdef" + String(repeating: "x", count: 512)))
     }
 
     @Test func hostPortParsing() {
