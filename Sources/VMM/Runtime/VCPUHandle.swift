@@ -22,9 +22,8 @@ public final class VCPUHandle: Sendable {
     /// Wakes a paused vCPU thread (resume or stop); extra signals are harmless because the
     /// thread re-checks `paused` after every wake-up.
     private let wake = DispatchSemaphore(value: 0)
-    private let exitCount = Atomic<UInt64>(0)
-    /// Exits per `VMExitCategory.ordinal`; written by the vCPU thread only, read by status
-    /// requests (an uncontended lock costs far less than the exit it counts).
+    /// Exits per `VMExitCategory.ordinal` (their sum is the total); written by the vCPU thread
+    /// only, read by status requests (an uncontended lock costs far less than the exit it counts).
     private let exitsByCategory = Mutex([UInt64](repeating: 0, count: VMExitCategory.allCases.count))
     private let emulatedCount = Atomic<UInt64>(0)
     private struct ThreadState {
@@ -101,20 +100,16 @@ public final class VCPUHandle: Sendable {
 
     /// Exits to user space so far, and instructions the user-space fallback emulated.
     public var statistics: VCPUStatistics {
-        VCPUStatistics(
-            index: index, exits: exitCount.load(ordering: .relaxed),
+        let counts = exitsByCategory.withLock { $0 }
+        return VCPUStatistics(
+            index: index, exits: counts.reduce(0, &+),
             emulatedInstructions: emulatedCount.load(ordering: .relaxed),
-            exitsByReason: exitsByCategory.withLock { counts in
-                Dictionary(uniqueKeysWithValues: VMExitCategory.allCases.compactMap { c in
-                    counts[c.ordinal] == 0 ? nil : (c.rawValue, counts[c.ordinal])
-                })
-            })
+            exitsByReason: Dictionary(uniqueKeysWithValues: VMExitCategory.allCases.compactMap { c in
+                counts[c.ordinal] == 0 ? nil : (c.rawValue, counts[c.ordinal])
+            }))
     }
 
-    func countExit(_ category: VMExitCategory) {
-        exitCount.add(1, ordering: .relaxed)
-        exitsByCategory.withLock { $0[category.ordinal] &+= 1 }
-    }
+    func countExit(_ category: VMExitCategory) { exitsByCategory.withLock { $0[category.ordinal] &+= 1 } }
     func countEmulated() { emulatedCount.add(1, ordering: .relaxed) }
 
     /// Called on the vCPU thread once its page is registered for kicks.
