@@ -22,7 +22,7 @@ extension VMConfiguration {
         if version > Self.currentVersion {
             errors.append(.init(field: "version", problem: "schema \(version) is newer than this build understands (\(Self.currentVersion)); upgrade SwiftHV"))
         }
-        if name.isEmpty || name.count > 100 || name.contains("/") || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        if name.isEmpty || name.count > 100 || name.contains("/") || Self.hasControlCharacters(name) {
             errors.append(.init(field: "name", problem: "must be 1-100 printable characters without '/'"))
         }
         if memoryMiB < Self.minimumMemoryMiB || memoryMiB > Self.maximumMemoryMiB {
@@ -54,6 +54,10 @@ extension VMConfiguration {
         }
     }
 
+    private static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
+
     private func deviceValidationErrors() -> [ConfigurationError] {
         var errors: [ConfigurationError] = []
         if disks.count > Self.maximumDisks {
@@ -64,6 +68,9 @@ extension VMConfiguration {
         for (index, disk) in disks.enumerated() {
             let field = "disks[\(index)]"
             if disk.path.isEmpty { errors.append(.init(field: "\(field).path", problem: "a disk image path is required")) }
+            if Self.hasControlCharacters(disk.path) {
+                errors.append(.init(field: "\(field).path", problem: "the path contains control characters"))
+            }
             if !seenPaths.insert(disk.path).inserted {
                 errors.append(.init(field: "\(field).path", problem: "\(disk.path) is attached twice; attach each image once"))
             }
@@ -83,10 +90,13 @@ extension VMConfiguration {
         for (index, adapter) in networkAdapters.enumerated() {
             let field = "networkAdapters[\(index)]"
             let tapBytes = adapter.tap.utf8
+            // What the kernel's dev_valid_name refuses ('/', ':', whitespace, "." and ".."), and
+            // control characters, which would garble logs and tables.
             if tapBytes.isEmpty || tapBytes.count > NetworkAdapterConfiguration.maximumTapNameLength
-                || adapter.tap.contains("/") || adapter.tap.contains(where: \.isWhitespace) || adapter.tap == "." || adapter.tap == ".."
+                || adapter.tap.contains("/") || adapter.tap.contains(":") || adapter.tap.contains(where: \.isWhitespace)
+                || Self.hasControlCharacters(adapter.tap) || adapter.tap == "." || adapter.tap == ".."
             {
-                errors.append(.init(field: "\(field).tap", problem: "must be 1-\(NetworkAdapterConfiguration.maximumTapNameLength) bytes without '/' or spaces"))
+                errors.append(.init(field: "\(field).tap", problem: "must be 1-\(NetworkAdapterConfiguration.maximumTapNameLength) bytes without '/', ':', spaces or control characters"))
             } else if !seenTaps.insert(adapter.tap).inserted {
                 errors.append(.init(field: "\(field).tap", problem: "TAP \(adapter.tap) is used by another adapter"))
             }

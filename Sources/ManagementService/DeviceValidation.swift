@@ -115,19 +115,6 @@ enum DeviceValidation {
         }
     }
 
-    /// What the kernel's `dev_valid_name` also refuses in an interface name (':'), and control
-    /// characters in names and paths, which the configuration's own check lets through and
-    /// which would only fail later, in the worker, or garble logs and tables.
-    static func checkNames(_ configuration: VMConfiguration) throws(ServiceError) {
-        func hasControl(_ text: String) -> Bool { text.unicodeScalars.contains { $0.properties.generalCategory == .control } }
-        for (index, disk) in configuration.disks.enumerated() where hasControl(disk.path) {
-            throw .invalidRequest("disks[\(index)].path: the path contains control characters")
-        }
-        for (index, adapter) in configuration.networkAdapters.enumerated() where adapter.tap.contains(":") || hasControl(adapter.tap) {
-            throw .invalidRequest("networkAdapters[\(index)].tap: \"\(adapter.tap)\" is not a Linux interface name (no ':' or control characters)")
-        }
-    }
-
     /// The same image twice in one VM under two spellings (a symlink, `..`): the configuration's
     /// own check only compares the text.
     static func checkDuplicateImages(_ configuration: VMConfiguration) throws(ServiceError) {

@@ -237,7 +237,6 @@ extension VMService {
         let pinned = DeviceValidation.pinned(configuration)
         try DeviceValidation.checkDuplicateImages(pinned)
         try RequestValidation.validate(pinned, allowedDirectories: allowedDirectories)
-        try DeviceValidation.checkNames(pinned)
         var images: [DeviceValidation.ImageFacts] = []
         for (index, disk) in pinned.disks.enumerated() {
             images.append(try DeviceValidation.inspect(disk, field: "disks[\(index)]", allowed: allowedDirectories))

@@ -38,6 +38,11 @@ import Testing
         ])
     }
 
+    @Test func namesTheKernelOrAConsoleWouldChokeOnAreRefused() {
+        let c = config(disks: [.init(path: "/a\u{1B}[2J.img")], nics: [.init(tap: "tap:1"), .init(tap: "t\u{7}")])
+        #expect(c.validationErrors().map(\.field) == ["disks[0].path", "networkAdapters[0].tap", "networkAdapters[1].tap"])
+    }
+
     @Test func macAddressesParseAndDeriveStably() {
         #expect(MACAddress("00:15:5D:0a:0B:ff")?.description == "00:15:5d:0a:0b:ff")
         #expect(MACAddress("00:15:5d:0a:0b") == nil)
